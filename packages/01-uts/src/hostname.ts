@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import type { Syscalls } from '@hull/sys';
+
+// RFC 1123 labels, and the kernel's limit: __NEW_UTS_LEN is 64.
+const LABEL = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+/** Why a hostname is invalid, or null when it is fine. */
+export function hostnameProblem(name: string): string | null {
+  if (name.length === 0) return 'must not be empty';
+  if (Buffer.byteLength(name) > 64) return 'is longer than 64 bytes, the kernel limit';
+  for (const label of name.split('.')) {
+    if (!LABEL.test(label)) return 'may hold only letters, digits, "-" and "." (RFC 1123)';
+  }
+  return null;
+}
+
+/** A name like docker's short container ids: 12 hex digits. */
+export function generateHostname(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/**
+ * The chapter's primitive. Only meaningful in a new UTS namespace: there it
+ * changes the container's name and nothing else; outside one it would rename
+ * the host, which is exactly the bug this chapter is about.
+ */
+export function setHostname(sys: Syscalls, name: string): void {
+  sys.sethostname(name);
+}

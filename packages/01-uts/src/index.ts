@@ -1,0 +1,5 @@
+export * from './hostname.js';
+export * from './cli.js';
+export * from './stage.js';
+export * from './run.js';
+export * from './errors.js';

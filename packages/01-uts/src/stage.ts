@@ -1,0 +1,243 @@
+// The loop every chapter runs, the Node twin of Go's /proc/self/exe trick:
+//
+//   main.ts (host) --sys.spawn(new namespaces)--> node init.ts (PID 1 inside)
+//        |                                            | reads the spec on fd 3
+//        | beforeStart: maps, cgroup, network         | sets the container up
+//        | waits, forwards signals                    | execve(CMD)
+//        | reads fd 4: EOF = exec worked, else error  |
+//
+// The init stage is a second Node process because JS cannot run in a forked
+// child (docs/architecture.md). Each chapter has its own init.ts that adds its
+// setup steps; this module carries the spec in and the error out.
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  close,
+  type Child,
+  exitCodeOf,
+  type Namespace,
+  O_CLOEXEC,
+  pipe2,
+  readToEnd,
+  setCloexec,
+  spawn,
+  SyscallError,
+  write,
+  execve,
+} from '@hull/sys';
+
+/** docker's exit codes for failures before the command runs. */
+export const EXIT_RUNTIME = 125;
+export const EXIT_CANNOT_EXECUTE = 126;
+export const EXIT_NOT_FOUND = 127;
+
+/** A failure to set up or start the container; `exitCode` follows docker. */
+export class ContainerError extends Error {
+  override name = 'ContainerError';
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_RUNTIME,
+  ) {
+    super(message);
+  }
+}
+
+/** What every chapter's spec holds; chapters extend it. */
+export interface BaseSpec {
+  /** The command, argv[0] resolved inside the container via PATH. */
+  argv: string[];
+  env: string[];
+  hostname?: string;
+}
+
+const SPEC_FD = 3;
+const REPORT_FD = 4;
+
+/** The argv that runs a stage module with the same Node (and, under tsx, the same loader) as us. */
+export function stageArgv(stage: URL): string[] {
+  return [process.execPath, ...process.execArgv, fileURLToPath(stage)];
+}
+
+export interface RunOptions<S extends BaseSpec> {
+  /** The init module to run as PID 1, e.g. new URL('./init.js', import.meta.url). */
+  stage: URL;
+  spec: S;
+  namespaces: Namespace[];
+  beforeStart?: (pid: number) => void | Promise<void>;
+  /** Called once the command runs (exec succeeded), with its host pid. */
+  onStart?: (pid: number) => void;
+  stdio?: [number, number, number];
+}
+
+/**
+ * Start the container, wait for it, and return its exit code (128+N when a
+ * signal N ended it). Throws ContainerError when it never got to run CMD.
+ */
+export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Promise<number> {
+  const [specR, specW] = pipe2(O_CLOEXEC);
+  const [reportR, reportW] = pipe2(O_CLOEXEC);
+  let child: Child;
+  try {
+    // The spec is small; it fits in the pipe buffer, so this cannot block.
+    write(specW, Buffer.from(JSON.stringify(opts.spec)));
+    close(specW);
+    const [i, o, e] = opts.stdio ?? [0, 1, 2];
+    const argv = stageArgv(opts.stage);
+    child = await spawn({
+      argv,
+      env: stageEnv(),
+      namespaces: opts.namespaces,
+      stdio: [i, o, e, specR, reportW],
+      ...(opts.beforeStart ? { beforeStart: opts.beforeStart } : {}),
+    });
+  } catch (err) {
+    close(reportR);
+    throw err;
+  } finally {
+    close(specR);
+    close(reportW);
+  }
+
+  const stopForwarding = forwardSignals(child, opts.namespaces.includes('pid'));
+  try {
+    const report = await readToEnd(reportR);
+    if (report.length > 0) {
+      await child.exited;
+      const failure = JSON.parse(report.toString('utf8')) as { message: string; exitCode: number };
+      throw new ContainerError(failure.message, failure.exitCode);
+    }
+    opts.onStart?.(child.pid);
+    return exitCodeOf(await child.exited);
+  } finally {
+    stopForwarding();
+  }
+}
+
+/** The init stage needs our loader flags and PATH; the container's own env travels in the spec. */
+function stageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+const TERMINATING = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
+
+/**
+ * Signals sent to us go to the container. PID 1 of a PID namespace is special:
+ * the kernel drops any signal for which it has no handler (only SIGKILL and
+ * SIGSTOP get through). `sleep` as PID 1 would shrug off SIGTERM forever, so
+ * for a terminating signal the command does not catch, we send SIGKILL: the
+ * outcome a normal process would have had.
+ */
+function forwardSignals(child: Child, pidNamespace: boolean): () => void {
+  const handlers = FORWARDED.map((name) => {
+    const handler = () => {
+      if (pidNamespace && TERMINATING.has(name) && !catchesSignal(child.pid, name)) child.kill('SIGKILL');
+      else child.kill(name);
+    };
+    process.on(name, handler);
+    return () => process.off(name, handler);
+  });
+  return () => handlers.forEach((off) => off());
+}
+
+/** Does the process have a handler for this signal? (SigCgt in /proc/PID/status.) */
+export function catchesSignal(pid: number, name: string): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = BigInt('0x' + (/^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
+    const n = (osConstants.signals as Record<string, number>)[name]!;
+    return ((mask >> BigInt(n - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- init side
+
+/** In the init stage: read the spec the parent wrote on fd 3. */
+export function readSpec<S extends BaseSpec>(): S {
+  const spec = JSON.parse(readFileSync(SPEC_FD, 'utf8')) as S;
+  close(SPEC_FD);
+  // The report pipe must vanish with a successful execve: that is how the parent learns it worked.
+  setCloexec(REPORT_FD, true);
+  return spec;
+}
+
+/** In the init stage: tell the parent why we failed, then exit with docker's code. */
+export function failStage(err: unknown): never {
+  const failure = describeFailure(err);
+  try {
+    write(REPORT_FD, Buffer.from(JSON.stringify(failure)));
+  } catch {
+    process.stderr.write(`hull: ${failure.message}\n`);
+  }
+  process.exit(failure.exitCode);
+}
+
+function describeFailure(err: unknown): { message: string; exitCode: number } {
+  if (err instanceof ContainerError) return { message: err.message, exitCode: err.exitCode };
+  if (err instanceof SyscallError) return { message: err.message, exitCode: EXIT_RUNTIME };
+  const message = err instanceof Error ? err.message : String(err);
+  return { message: process.env.HULL_DEBUG === '1' && err instanceof Error ? (err.stack ?? message) : message, exitCode: EXIT_RUNTIME };
+}
+
+/**
+ * Run an init stage: read the spec, run the chapter's setup, exec the command.
+ * Any failure goes to the parent as one line with docker's exit code.
+ */
+export function runStage<S extends BaseSpec>(setup: (spec: S) => void): never {
+  try {
+    const spec = readSpec<S>();
+    setup(spec);
+    execCommand(spec.argv, spec.env);
+  } catch (err) {
+    failStage(err);
+  }
+}
+
+/** Find argv[0] the way execvp does, using the container's PATH, then exec it. */
+export function execCommand(argv: readonly string[], env: readonly string[]): never {
+  const name = argv[0];
+  if (!name) throw new ContainerError('no command given', EXIT_RUNTIME);
+  const path = resolveCommand(name, env);
+  try {
+    return execve(path, argv, env);
+  } catch (err) {
+    if (err instanceof SyscallError) {
+      if (err.code === 'ENOENT') throw new ContainerError(`exec "${name}": no such file or directory`, EXIT_NOT_FOUND);
+      if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR')
+        throw new ContainerError(`exec "${name}": permission denied: not an executable file`, EXIT_CANNOT_EXECUTE);
+    }
+    throw err;
+  }
+}
+
+export function resolveCommand(name: string, env: readonly string[]): string {
+  if (name.includes('/')) return name;
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  for (const dir of pathVar.split(':')) {
+    const candidate = `${dir || '.'}/${name}`;
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  throw new ContainerError(`exec "${name}": executable file not found in $PATH`, EXIT_NOT_FOUND);
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    const st = statSyncSafe(path);
+    return st !== null && st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+function statSyncSafe(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}

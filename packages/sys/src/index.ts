@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './flags.js';
+export * from './syscalls.js';
+export * from './spawn.js';
+export * from './io.js';
+export * from './interface.js';

@@ -1,0 +1,198 @@
+// The one way hull starts a process in new namespaces: the native helper
+// clones, the child waits on a sync pipe while the parent prepares it
+// (beforeStart), then it execs. See native/spawn.c for the child's side.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { SyscallError } from './errors.js';
+import { namespaceFlags, type Namespace, WNOHANG } from './flags.js';
+import { close, envList, type ExitStatus, kill, pidfdOpen, pipe2, read, signalNumber, waitpid, write } from './syscalls.js';
+
+const OPT_BECOME_ROOT = 1;
+const OPT_SETSID = 2;
+const OPT_SETCTTY = 4;
+
+const STEPS = ['', 'sync', 'setresgid', 'setgroups', 'setresuid', 'setsid', 'ioctl(TIOCSCTTY)', 'dup2', 'execve', 'prctl(PR_SET_PDEATHSIG)'];
+
+type NativeSpawn = (
+  flags: number,
+  path: string,
+  argv: (string | null)[],
+  envp: (string | null)[],
+  fds: Int32Array,
+  nfds: number,
+  syncFd: number,
+  errFd: number,
+  pdeathsig: number,
+  options: number,
+) => number;
+
+let nativeSpawn: NativeSpawn | undefined;
+
+/** Where `npm ci` put the compiled helper (same depth from src/ and dist/). */
+export function nativeLibraryPath(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'libhull_spawn.so');
+}
+
+function loadNative(): NativeSpawn {
+  if (nativeSpawn) return nativeSpawn;
+  const path = nativeLibraryPath();
+  if (!existsSync(path)) {
+    throw new Error(`hull: the native spawn helper is missing (${path}): run npm ci (it needs a C compiler, cc)`);
+  }
+  const lib = koffi.load(path);
+  nativeSpawn = lib.func(
+    'int hull_spawn(unsigned long flags, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options)',
+  ) as NativeSpawn;
+  return nativeSpawn;
+}
+
+export interface SpawnOptions {
+  /** argv[0] is also the program to run unless `path` is given. It is not searched in PATH. */
+  argv: readonly string[];
+  path?: string;
+  env: Record<string, string> | readonly string[];
+  /** New namespaces for the child. With 'user', the child becomes uid/gid 0 in it after beforeStart. */
+  namespaces?: readonly Namespace[];
+  /**
+   * The child's file descriptors: child fd i becomes a copy of stdio[i]; -1 leaves it closed.
+   * Defaults to our own 0, 1, 2.
+   */
+  stdio?: readonly number[];
+  /** Runs while the child is blocked before exec: write uid/gid maps, join a cgroup, wire the network. */
+  beforeStart?: (pid: number) => void | Promise<void>;
+  /** Signal the child gets if we die first. Defaults to SIGKILL. */
+  pdeathsig?: number | string;
+  /** Start a new session, and with `controllingTerminal` make child fd 0 its terminal. */
+  setsid?: boolean;
+  controllingTerminal?: boolean;
+}
+
+export interface Child {
+  readonly pid: number;
+  /** Resolves once, when the child exits, and reaps it. Never blocks the event loop. */
+  readonly exited: Promise<ExitStatus>;
+  kill(sig?: number | string): void;
+}
+
+/**
+ * Clone a child into new namespaces and exec a program in it.
+ * Throws SyscallError if clone fails, if beforeStart throws (the child is
+ * killed and reaped), or if the child cannot exec (e.g. execve: ENOENT).
+ */
+export async function spawn(opts: SpawnOptions): Promise<Child> {
+  const fn = loadNative();
+  const namespaces = opts.namespaces ?? [];
+  const flags = namespaceFlags(namespaces);
+  const stdio = Int32Array.from(opts.stdio ?? [0, 1, 2]);
+  const path = opts.path ?? opts.argv[0];
+  if (!path) throw new TypeError('spawn: empty argv');
+  let options = 0;
+  if (namespaces.includes('user')) options |= OPT_BECOME_ROOT;
+  if (opts.setsid || opts.controllingTerminal) options |= OPT_SETSID;
+  if (opts.controllingTerminal) options |= OPT_SETCTTY;
+
+  const [syncR, syncW] = pipe2();
+  const [errR, errW] = pipe2();
+  let pid: number;
+  try {
+    pid = fn(
+      flags,
+      path,
+      [...opts.argv, null],
+      [...envList(opts.env), null],
+      stdio,
+      stdio.length,
+      syncR,
+      errW,
+      signalNumber(opts.pdeathsig ?? 'SIGKILL'),
+      options,
+    );
+  } finally {
+    close(syncR);
+    close(errW);
+  }
+  if (pid < 0) {
+    close(syncW);
+    close(errR);
+    throw new SyscallError('clone', -pid, [namespaces.join('|') || 'no new namespaces']);
+  }
+
+  let pidfd = -1;
+  try {
+    pidfd = pidfdOpen(pid);
+    if (opts.beforeStart) await opts.beforeStart(pid);
+    write(syncW, Buffer.from('g'));
+  } catch (err) {
+    close(syncW);
+    close(errR);
+    try {
+      kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    waitpid(pid);
+    if (pidfd >= 0) close(pidfd);
+    throw err;
+  }
+  close(syncW);
+
+  // The report pipe is close-on-exec in the child: EOF means execve succeeded.
+  // It happens within microseconds of the sync byte, so a blocking read is fine.
+  const report = Buffer.alloc(8);
+  let got = 0;
+  try {
+    for (;;) {
+      const n = read(errR, report.subarray(got));
+      if (n === 0) break;
+      got += n;
+      if (got === 8) break;
+    }
+  } finally {
+    close(errR);
+  }
+  if (got === 8) {
+    const step = report.readInt32LE(0);
+    const errno = report.readInt32LE(4);
+    waitpid(pid);
+    close(pidfd);
+    throw new SyscallError(STEPS[step] ?? `step ${step}`, errno, step === 8 ? [path] : []);
+  }
+
+  const exited = waitExit(pid, pidfd);
+  return {
+    pid,
+    exited,
+    kill(sig: number | string = 'SIGTERM') {
+      try {
+        kill(pid, sig);
+      } catch (err) {
+        if (!(err instanceof SyscallError && err.code === 'ESRCH')) throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Wait for a child of ours without blocking the event loop: a pidfd becomes
+ * readable when its process exits; then waitpid reaps it at once.
+ * Takes ownership of pidfd (closes it).
+ */
+export function waitExit(pid: number, pidfd = pidfdOpen(pid)): Promise<ExitStatus> {
+  return new Promise<ExitStatus>((resolve, reject) => {
+    const poll = koffi.node.poll(pidfd, { readable: true }, () => {
+      try {
+        const done = waitpid(pid, WNOHANG);
+        if (!done) return; // spurious wake-up
+        poll.close();
+        close(pidfd);
+        resolve(done.status);
+      } catch (err) {
+        poll.close();
+        close(pidfd);
+        reject(err);
+      }
+    });
+  });
+}
