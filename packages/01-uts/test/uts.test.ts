@@ -1,5 +1,5 @@
 import { describe, expect, it, afterAll, beforeAll } from 'vitest';
-import { descendants, hostSnapshot, leftovers, randomExitCode, randomHostname, requireRoot, runStep, type HostSnapshot } from '@hull/testkit';
+import { descendants, hostSnapshot, leftovers, randomExitCode, randomHostname, requireRoot, run, runStep, type HostSnapshot } from '@hull/testkit';
 
 describe.skipIf(!requireRoot('01-uts'))('01-uts: a new UTS namespace', () => {
   let before: HostSnapshot;
@@ -80,5 +80,16 @@ describe('01-uts: bad usage', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(message as RegExp);
     expect(lines[0]).toContain('usage: main.ts');
+  });
+});
+
+describe.skipIf(!requireRoot('01-uts as an unprivileged user'))('01-uts: without root', () => {
+  it('fails with one clear line and exit 125 when run without sudo', async () => {
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'npx', 'tsx', 'packages/01-uts/src/main.ts', '--hostname', randomHostname(), '--', 'hostname'], {
+      env: { HOME: '/tmp' },
+    });
+    expect(r.code).toBe(125);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual(['hull: clone("uts"): EPERM (Operation not permitted) (are you root? try sudo)']);
   });
 });

@@ -26,7 +26,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 export function start(cmd: string, args: readonly string[], opts: RunOptions = {}): ChildProcess {
   return spawn(cmd, args, {
     cwd: opts.cwd ?? repoRoot,
-    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
@@ -52,7 +52,7 @@ export function collect(child: ChildProcess, opts: RunOptions = {}): Promise<Run
 function stripNpmNoise(stderr: string): string {
   return stderr
     .split('\n')
-    .filter((l) => !/^npm warn /.test(l))
+    .filter((l) => !/^npm (warn|notice)\b/.test(l))
     .join('\n');
 }
 
