@@ -1,3 +1,5 @@
 export * from './process.js';
 export * from './host.js';
 export * from './random.js';
+export * from './busybox.js';
+export * from './oci-image.js';
