@@ -3,3 +3,4 @@ export * from './host.js';
 export * from './random.js';
 export * from './busybox.js';
 export * from './oci-image.js';
+export * from './registry.js';
