@@ -1,1 +1,2 @@
-export {};
+export * from './mounts.js';
+export * from './run.js';

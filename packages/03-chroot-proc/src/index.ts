@@ -1,1 +1,3 @@
-export {};
+export * from './rootfs.js';
+export * from './etc.js';
+export * from './run.js';
