@@ -4,3 +4,4 @@ export * from './syscalls.js';
 export * from './spawn.js';
 export * from './io.js';
 export * from './interface.js';
+export * from './mountapi.js';
