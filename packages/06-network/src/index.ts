@@ -1,1 +1,10 @@
-export {};
+export * from './netlink/message.js';
+export * from './netlink/requests.js';
+export * from './netlink/socket.js';
+export * from './subnet.js';
+export * from './lock.js';
+export * from './nat.js';
+export * from './dns.js';
+export * from './publish.js';
+export * from './bridge.js';
+export * from './run.js';

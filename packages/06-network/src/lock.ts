@@ -1,0 +1,30 @@
+// flock(2) on a lock file: several `hull` processes start containers at once,
+// and the allocation file must see one writer at a time. The kernel drops a
+// flock when its holder dies, so a crash never leaves the lock taken.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import koffi from 'koffi';
+import { close, O_CLOEXEC, O_CREAT, O_RDWR, open, SyscallError } from '@hull/sys';
+
+const libc = koffi.load('libc.so.6');
+const rawFlock = libc.func('int flock(int fd, int op)') as (fd: number, op: number) => number;
+
+const LOCK_EX = 2;
+const LOCK_UN = 8;
+
+/** Run `fn` while holding an exclusive flock on `path` (created if missing). Blocks until the lock is ours. */
+export function withLock<T>(path: string, fn: () => T): T {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
+  try {
+    // Blocking is fine: every holder only reads and writes a small file and runs nft once.
+    if (rawFlock(fd, LOCK_EX) < 0) throw new SyscallError('flock', koffi.errno(), [path, 'LOCK_EX']);
+    try {
+      return fn();
+    } finally {
+      rawFlock(fd, LOCK_UN);
+    }
+  } finally {
+    close(fd);
+  }
+}
