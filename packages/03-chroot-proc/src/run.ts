@@ -66,7 +66,9 @@ export interface RootfsRunOptions {
 export async function runInRootfs(opts: RootfsRunOptions): Promise<number> {
   const rootfs = checkRootfs(opts.rootfs);
   const missing = missingMountpoints(rootfs);
-  if (missing.length) throw new ContainerError(`rootfs ${opts.rootfs}: no ${missing.join(', ')} directory to mount on`);
+  if (missing.length) {
+    throw new ContainerError(`rootfs ${opts.rootfs}: no ${missing.join(', ')} (directories needed as mount points)`);
+  }
   const hostname = opts.hostname ?? generateHostname();
   const problem = hostnameProblem(hostname);
   if (problem) throw new ContainerError(`hostname ${JSON.stringify(hostname)} ${problem}`);
