@@ -1,1 +1,9 @@
-export {};
+export * from './limits.js';
+export * from './layout.js';
+export * from './cgroupfs.js';
+export * from './cgroup.js';
+export * from './v1.js';
+export * from './v2.js';
+export * from './create.js';
+export * from './join.js';
+export * from './run.js';

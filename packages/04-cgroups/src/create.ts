@@ -1,0 +1,19 @@
+import type { Cgroup } from './cgroup.js';
+import { type CgroupFs, hostCgroupFs } from './cgroupfs.js';
+import { type CgroupLayout, detectLayout } from './layout.js';
+import type { CgroupLimits } from './limits.js';
+import { CgroupV1 } from './v1.js';
+import { CgroupV2 } from './v2.js';
+
+export interface CreateCgroupOptions {
+  /** Defaults to what /proc/self/mountinfo says about this host. */
+  layout?: CgroupLayout;
+  fs?: CgroupFs;
+}
+
+/** Create `hull/<id>` with these limits, on whichever cgroup version the host runs. */
+export function createCgroup(id: string, limits: CgroupLimits, opts: CreateCgroupOptions = {}): Cgroup {
+  const layout = opts.layout ?? detectLayout();
+  const fs = opts.fs ?? hostCgroupFs;
+  return layout.version === 1 ? CgroupV1.create(layout.hierarchies, id, limits, fs) : CgroupV2.create(layout.root, id, limits, fs);
+}

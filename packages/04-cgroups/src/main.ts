@@ -1,0 +1,26 @@
+// Step 04: run a command in its own rootfs, under cgroup limits.
+//   sudo npx tsx packages/04-cgroups/src/main.ts --rootfs DIR [--hostname N] --pids-max N [--memory 64m] [--cpus 0.5] -- CMD...
+import { generateHostname, hostnameProblem, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
+import { parseLimits } from './limits.js';
+import { runWithLimits } from './run.js';
+
+const USAGE = 'main.ts --rootfs DIR [--hostname N] --pids-max N [--memory SIZE] [--cpus FLOAT] -- CMD [ARGS...]';
+
+await runMain(USAGE, async () => {
+  const { values, command } = parseStepArgs(process.argv.slice(2), {
+    rootfs: { type: 'string' },
+    hostname: { type: 'string' },
+    'pids-max': { type: 'string' },
+    memory: { type: 'string' },
+    cpus: { type: 'string' },
+  });
+  const str = (name: string) => values[name] as string | undefined;
+  const rootfs = str('rootfs');
+  if (!rootfs) throw new UsageError('missing --rootfs DIR');
+  if (str('pids-max') === undefined) throw new UsageError('missing --pids-max N');
+  const hostname = str('hostname') ?? generateHostname();
+  const problem = hostnameProblem(hostname);
+  if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);
+  const limits = parseLimits({ pidsMax: str('pids-max'), memory: str('memory'), cpus: str('cpus') });
+  return runWithLimits({ rootfs, hostname, argv: command, limits });
+});

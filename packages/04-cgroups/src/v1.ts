@@ -1,0 +1,141 @@
+// cgroup v1: every controller is its own hierarchy, mounted at
+// /sys/fs/cgroup/<controller> (or several together, e.g. "cpu,cpuacct").
+// A container's cgroup is one directory per hierarchy, and a process joins by
+// writing its pid to cgroup.procs in each.
+import { ContainerError } from '@hull/01-uts';
+import { type CgroupFs, hostCgroupFs, parseKeyed } from './cgroupfs.js';
+import {
+  type Cgroup,
+  CGROUP_PARENT,
+  type CgroupUsage,
+  checkCgroupId,
+  drainAndRemove,
+  type DrainOptions,
+  ensureDir,
+  makeOwnDir,
+  readNumber,
+  removeDirs,
+} from './cgroup.js';
+import type { Controller } from './layout.js';
+import { CONTROLLERS } from './layout.js';
+import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs } from './limits.js';
+
+const FLAG_OF: Record<string, string> = { pids: '--pids-max', memory: '--memory', cpu: '--cpus' };
+
+/** The controllers a set of limits needs; cpuacct only ever reports. */
+export function neededControllers(limits: CgroupLimits): Controller[] {
+  const needed: Controller[] = [];
+  if (limits.pidsMax !== undefined) needed.push('pids');
+  if (limits.memoryBytes !== undefined) needed.push('memory');
+  if (limits.cpus !== undefined) needed.push('cpu');
+  return needed;
+}
+
+export class CgroupV1 implements Cgroup {
+  readonly version = 1;
+  readonly name: string;
+  /** controller -> this cgroup's directory in that controller's hierarchy */
+  private readonly dirOf: Partial<Record<Controller, string>>;
+  readonly dirs: readonly string[];
+
+  private constructor(
+    private readonly fs: CgroupFs,
+    name: string,
+    dirOf: Partial<Record<Controller, string>>,
+    readonly limits: CgroupLimits,
+  ) {
+    this.name = name;
+    this.dirOf = dirOf;
+    // Co-mounted controllers ("cpu,cpuacct") share one directory.
+    this.dirs = [...new Set(Object.values(dirOf))];
+  }
+
+  /**
+   * Make `hull/<id>` in every hierarchy that carries one of our controllers and
+   * write the limits. A controller a limit needs must exist; the others are
+   * joined when present so usage can be read back.
+   */
+  static create(hierarchies: Partial<Record<Controller, string>>, id: string, limits: CgroupLimits, fs: CgroupFs = hostCgroupFs): CgroupV1 {
+    const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
+    for (const c of neededControllers(limits)) {
+      if (!hierarchies[c]) {
+        throw new ContainerError(`cgroup v1: the ${c} controller is not mounted (no cgroup hierarchy lists "${c}" in /proc/self/mountinfo); ${FLAG_OF[c]} needs it`);
+      }
+    }
+    const dirOf: Partial<Record<Controller, string>> = {};
+    for (const c of CONTROLLERS) {
+      const mountPoint = hierarchies[c];
+      if (mountPoint) dirOf[c] = `${mountPoint}/${name}`;
+    }
+    const cgroup = new CgroupV1(fs, name, dirOf, limits);
+    const made: string[] = [];
+    try {
+      for (const dir of cgroup.dirs) {
+        ensureDir(fs, dir.slice(0, dir.lastIndexOf('/')));
+        makeOwnDir(fs, dir, name);
+        made.push(dir);
+      }
+      cgroup.writeLimits();
+    } catch (err) {
+      removeDirs(fs, made);
+      throw err;
+    }
+    return cgroup;
+  }
+
+  private writeLimits(): void {
+    const { pidsMax, memoryBytes, cpus } = this.limits;
+    if (pidsMax !== undefined) this.fs.write(`${this.dirOf.pids}/pids.max`, String(pidsMax));
+    if (memoryBytes !== undefined) {
+      const dir = this.dirOf.memory!;
+      this.fs.write(`${dir}/memory.limit_in_bytes`, String(memoryBytes));
+      // memsw is memory + swap. Without it a container over its limit would
+      // swap instead of being OOM-killed. It must be written after the memory
+      // limit, since the kernel keeps memsw >= memory. Absent when the kernel
+      // runs without swap accounting.
+      const memsw = `${dir}/memory.memsw.limit_in_bytes`;
+      if (this.fs.exists(memsw)) this.fs.write(memsw, String(memoryBytes));
+    }
+    if (cpus !== undefined) {
+      const dir = this.dirOf.cpu!;
+      this.fs.write(`${dir}/cpu.cfs_period_us`, String(CPU_PERIOD_US));
+      this.fs.write(`${dir}/cpu.cfs_quota_us`, String(cpuQuotaUs(cpus)));
+    }
+  }
+
+  get procsFiles(): string[] {
+    return this.dirs.map((d) => `${d}/cgroup.procs`);
+  }
+
+  add(pid: number): void {
+    for (const file of this.procsFiles) this.fs.write(file, String(pid));
+  }
+
+  pids(): number[] {
+    const dir = this.dirOf.pids ?? this.dirs[0];
+    if (!dir || !this.fs.exists(dir)) return [];
+    return this.fs.read(`${dir}/cgroup.procs`).split('\n').filter(Boolean).map(Number);
+  }
+
+  usage(): CgroupUsage {
+    const { pids, memory, cpu, cpuacct } = this.dirOf;
+    const cpuStat = cpu && this.fs.exists(`${cpu}/cpu.stat`) ? parseKeyed(this.fs.read(`${cpu}/cpu.stat`)) : null;
+    const oom = memory && this.fs.exists(`${memory}/memory.oom_control`) ? parseKeyed(this.fs.read(`${memory}/memory.oom_control`)) : null;
+    const cpuNs = cpuacct ? readNumber(this.fs, `${cpuacct}/cpuacct.usage`) : null;
+    return {
+      pidsCurrent: pids ? readNumber(this.fs, `${pids}/pids.current`) : null,
+      memoryBytes: memory ? readNumber(this.fs, `${memory}/memory.usage_in_bytes`) : null,
+      memoryPeakBytes: memory ? readNumber(this.fs, `${memory}/memory.max_usage_in_bytes`) : null,
+      // v1 counts CPU time in nanoseconds; v2 (and our report) in microseconds.
+      cpuUsageUsec: cpuNs === null ? null : Math.floor(cpuNs / 1000),
+      nrThrottled: cpuStat?.nr_throttled ?? null,
+      throttledUsec: cpuStat?.throttled_time === undefined ? null : Math.floor(cpuStat.throttled_time / 1000),
+      // oom_kill appeared in memory.oom_control with Linux 4.13.
+      oomKills: oom?.oom_kill ?? null,
+    };
+  }
+
+  destroy(opts?: DrainOptions): Promise<void> {
+    return drainAndRemove(this.fs, this.name, this.dirs, opts);
+  }
+}
