@@ -170,6 +170,12 @@ export function pidfdOpen(pid: number, flags = 0): number {
   return check(raw.syscall(syscallNumber('pidfd_open'), 'int', pid, 'unsigned int', flags), 'pidfd_open', [pid]);
 }
 
+/** pidfd_send_signal(2): signal the process behind a pidfd; unlike kill(pid), it cannot hit a recycled pid. */
+export function pidfdSendSignal(pidfd: number, sig: number | string): void {
+  const n = signalNumber(sig);
+  check(raw.syscall(syscallNumber('pidfd_send_signal'), 'int', pidfd, 'int', n, 'void *', null, 'unsigned int', 0), 'pidfd_send_signal', [pidfd, n]);
+}
+
 export function setresuid(r: number, e: number, s: number): void {
   check(raw.setresuid(r, e, s), 'setresuid', [r, e, s]);
 }
