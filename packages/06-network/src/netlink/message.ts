@@ -241,7 +241,7 @@ export function parseError(msg: NlMsg): NetlinkError {
   if (msg.type !== NLMSG_ERROR) throw new TypeError(`netlink: message type ${msg.type} is not NLMSG_ERROR`);
   const p = msg.payload;
   if (p.length < 4 + NLMSG_HDRLEN) throw new RangeError('netlink: truncated NLMSG_ERROR');
-  const errno = -p.readInt32LE(0);
+  const errno = Math.abs(p.readInt32LE(0)); // the kernel sends -errno
   const requestType = p.readUInt16LE(4 + 4);
   const result: NetlinkError = { errno, requestType };
   if (msg.flags & NLM_F_ACK_TLVS) {
