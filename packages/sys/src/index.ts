@@ -4,4 +4,5 @@ export * from './syscalls.js';
 export * from './spawn.js';
 export * from './io.js';
 export * from './interface.js';
+export * from './at.js';
 export * from './mountapi.js';
