@@ -29,6 +29,7 @@ await runMain(USAGE, async () => {
     if (!mapping) throw new UsageError(`--publish ${JSON.stringify(p)}: must be HOSTPORT:CTRPORT, ports 1-65535`);
     return mapping;
   });
+  if (net !== 'bridge' && (ip !== undefined || publish.length > 0)) throw new UsageError(`--ip and --publish need --net bridge, not --net ${net}`);
   const hostname = values.hostname as string | undefined;
   const problem = hostname === undefined ? null : hostnameProblem(hostname);
   if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);

@@ -1,0 +1,187 @@
+// What every network test file needs: its own bridge, subnet and HULL_ROOT
+// (test files run in parallel), the route assertion of the network rule, and
+// a leftover check scoped to what this file created.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { expect } from 'vitest';
+import { descendants, hostSnapshot, randomToken, runStep, startStep, type HostSnapshot, type RunOptions } from '@hull/testkit';
+
+export interface TestNet {
+  bridge: string;
+  /** e.g. 10.231.17.0/24 */
+  subnet: string;
+  /** the first three octets, e.g. "10.231.17" */
+  base: string;
+  gateway: string;
+  root: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Every IPv4 route of the host, all tables. */
+export function hostRoutes(): string[] {
+  return sh('ip', ['-4', 'route', 'show', 'table', 'all']).trim().split('\n').filter(Boolean);
+}
+
+/** A 10.2xx.yyy.0/24 no route on this host touches yet (nor one reserved by `avoid`). */
+export function freeSubnetBase(avoid: string[] = []): string {
+  const routes = hostRoutes().join('\n') + '\n' + sh('ip', ['-4', '-o', 'addr']);
+  for (let i = 0; i < 100; i++) {
+    const base = `10.${randomInt(200, 250)}.${randomInt(0, 256)}`;
+    if (!routes.includes(`${base}.`) && !avoid.includes(base)) return base;
+  }
+  throw new Error('no free 10.2xx.yyy.0/24 found');
+}
+
+export function makeTestNet(): TestNet {
+  const bridge = `hull${randomToken(6)}`;
+  const base = freeSubnetBase();
+  const root = mkdtempSync(join(tmpdir(), 'hull-net-test-'));
+  const subnet = `${base}.0/24`;
+  return { bridge, subnet, base, gateway: `${base}.1`, root, env: { HULL_BRIDGE: bridge, HULL_SUBNET: subnet, HULL_ROOT: root } };
+}
+
+export function runNet(net: TestNet, rootfs: string, args: string[], opts: RunOptions = {}) {
+  return runStep('06-network', ['--rootfs', rootfs, ...args], { ...opts, env: { ...net.env, ...opts.env } });
+}
+
+export function startNet(net: TestNet, rootfs: string, args: string[], opts: RunOptions = {}) {
+  return startStep('06-network', ['--rootfs', rootfs, ...args], { ...opts, env: { ...net.env, ...opts.env } });
+}
+
+/** `ip route get ADDR`: the device the host would send it by ("lo" for its own addresses). */
+export function routeDevice(address: string): string {
+  const out = sh('ip', ['route', 'get', address]);
+  const dev = /\bdev (\S+)/.exec(out)?.[1];
+  if (!dev) throw new Error(`ip route get ${address}: no device in ${JSON.stringify(out)}`);
+  return dev;
+}
+
+/** The network rule: traffic to `address` must go through `link`, a link this test created. */
+export function assertRoutedVia(address: string, link: string): void {
+  expect(link.startsWith('hull'), `${link} is not one of ours`).toBe(true);
+  expect(routeDevice(address)).toBe(link);
+}
+
+/** The host's own address on our bridge: assert it is there before listening on or sending to it. */
+export function assertBridgeAddress(net: TestNet): void {
+  expect(sh('ip', ['-o', '-4', 'addr', 'show', 'dev', net.bridge])).toContain(`inet ${net.gateway}/24`);
+}
+
+export function bridgeExists(net: TestNet): boolean {
+  try {
+    sh('ip', ['link', 'show', 'dev', net.bridge]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A free TCP port on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A one-line TCP server: answers `echo:<line> from:<peer address>` and closes. */
+export async function echoServer(host: string, port = 0): Promise<{ server: Server; port: number; peers: string[] }> {
+  const peers: string[] = [];
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) s.end(`echo:${buf.split('\n')[0]} from:${s.remoteAddress}\n`);
+    });
+    s.on('error', () => s.destroy());
+    peers.push(s.remoteAddress ?? '');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return { server, port: (server.address() as { port: number }).port, peers };
+}
+
+/** Connect, read until the server closes; null if refused or closed with nothing said. */
+export function readFrom(host: string, port: number, timeoutMs = 3000): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    let data = '';
+    const timer = setTimeout(() => s.destroy(), timeoutMs);
+    s.on('data', (d: Buffer) => {
+      data += d.toString();
+      // The container's `nc -l` keeps the connection until we close it.
+      if (data.includes('\n')) s.end();
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(data === '' ? null : data);
+    });
+  });
+}
+
+/** A shell loop for the container: run CMD until it prints something, at most 50 times. */
+export function retryInContainer(cmd: string): string {
+  return `i=0; until OUT=$(${cmd}) && [ -n "$OUT" ]; do i=$((i+1)); [ $i -ge 50 ] && exit 99; sleep 0.2; done; echo "$OUT"`;
+}
+
+export interface Scope {
+  snapshot: HostSnapshot;
+  routes: string[];
+}
+
+export function scopeBefore(): Scope {
+  return { snapshot: hostSnapshot(), routes: hostRoutes() };
+}
+
+/**
+ * What this file left behind: links, netns and nft tables whose names carry
+ * one of `names` (our bridge; veths are named after it), lease files, routes
+ * that changed (other than those of links other test files are using), and
+ * processes. Empty means clean.
+ */
+export function leftoversOf(before: Scope, names: string[], roots: string[]): Record<string, string[]> {
+  const after = hostSnapshot();
+  const ours = (x: string) => names.some((n) => x.includes(n));
+  const out: Record<string, string[]> = {};
+  for (const key of ['links', 'netns', 'nftTables'] as const) {
+    const added = after[key].filter((x) => ours(x) && !before.snapshot[key].includes(x));
+    if (added.length) out[key] = added;
+  }
+  const mounts = after.mounts.filter((m) => roots.some((r) => m.includes(r)) && !before.snapshot.mounts.includes(m));
+  if (mounts.length) out.mounts = mounts;
+  // Routes of other test files' hull links come and go while we run: compare the rest.
+  const foreign = (r: string) => /\bdev hull/.test(r) && !ours(r);
+  const was = before.routes.filter((r) => !foreign(r));
+  const now = hostRoutes().filter((r) => !foreign(r));
+  const added = now.filter((r) => !was.includes(r));
+  const removed = was.filter((r) => !now.includes(r));
+  if (added.length) out.routesAdded = added;
+  if (removed.length) out.routesRemoved = removed;
+  const leases = roots.flatMap((r) => {
+    try {
+      return sh('find', [join(r, 'network'), '-name', '*.json']).trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  });
+  if (leases.length) out.leases = leases;
+  const procs = descendants();
+  if (procs.length) out.processes = procs.map(String);
+  return out;
+}
+
+export function removeRoot(net: TestNet): void {
+  rmSync(net.root, { recursive: true, force: true });
+}
