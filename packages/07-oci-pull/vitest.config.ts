@@ -1,3 +1,3 @@
 import { hullProject } from '../../tools/vitest.shared.js';
 
-export default hullProject(import.meta.dirname);
+export default hullProject(import.meta.dirname, { globalSetup: ['./test/registries.setup.ts'] });

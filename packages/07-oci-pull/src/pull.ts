@@ -1,0 +1,297 @@
+// `pull`: reference -> manifest (through the index for multi-arch) -> config ->
+// layers, into the store. Every byte is checked against a digest before it is
+// given a name: blobs against their sha256 as they stream in, each layer's
+// uncompressed tar against the config's diff_id as it is extracted.
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { ContainerError } from '@hull/01-uts';
+import { decompressor, extractLayer } from './extract/index.js';
+import { RegistryClient, registryError, TransientError } from './client.js';
+import {
+  type Descriptor,
+  formatPlatform,
+  hostPlatform,
+  type ImageConfig,
+  isIndex,
+  type Manifest,
+  MANIFEST_ACCEPT,
+  MAX_CONFIG_BYTES,
+  MAX_MANIFEST_BYTES,
+  parseConfig,
+  parseManifest,
+  parsePlatform,
+  type Platform,
+  selectPlatform,
+} from './manifest.js';
+import { type Progress, shortId } from './progress.js';
+import { formatReference, parseReference, type Reference } from './reference.js';
+import { type ImageRecord, Store } from './store.js';
+
+/** Like docker: at most three layers download at once. */
+export const PARALLEL_DOWNLOADS = 3;
+const BLOB_ATTEMPTS = 3;
+
+export interface PullOptions {
+  ref: string;
+  platform?: string;
+  insecure?: readonly string[];
+  store: Store;
+  progress: Progress;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface PulledImage {
+  reference: string;
+  record: ImageRecord;
+  config: ImageConfig;
+  /** true when no layer had to be downloaded */
+  upToDate: boolean;
+}
+
+/** Pull REF into the store; resolves when every layer is verified and extracted. */
+export async function pull(opts: PullOptions): Promise<PulledImage> {
+  const ref = parseReference(opts.ref);
+  const name = formatReference(ref);
+  const want: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const { store, progress } = opts;
+  store.removeStaleTemps();
+  const client = new RegistryClient({ registry: ref.registry, insecure: opts.insecure ?? [], ...(opts.env ? { env: opts.env } : {}) });
+  const scope = `repository:${ref.repository}:pull`;
+
+  const top = await fetchManifest(client, ref, ref.digest ?? ref.tag!, scope, store, ref.digest);
+  let manifest: Manifest;
+  let manifestDigest = top.digest;
+  if (isIndex(top.doc)) {
+    const chosen: Descriptor = selectPlatform(top.doc, want);
+    const child = await fetchManifest(client, ref, chosen.digest, scope, store, chosen.digest);
+    if (isIndex(child.doc)) throw new ContainerError('bad manifest: an index inside an index');
+    manifest = child.doc;
+    manifestDigest = child.digest;
+  } else {
+    manifest = top.doc;
+  }
+
+  if (manifest.config.size > MAX_CONFIG_BYTES) throw new ContainerError(`image config is ${manifest.config.size} bytes, more than the ${MAX_CONFIG_BYTES} we accept`);
+  if (!store.hasBlob(manifest.config.digest, manifest.config.size)) {
+    await downloadBlob(client, ref, manifest.config, scope, store);
+  }
+  const config = parseConfig(store.readBlob(manifest.config.digest), manifest.layers.length);
+  if (!isIndex(top.doc) && opts.platform && (config.os !== want.os || config.architecture !== want.architecture)) {
+    throw new ContainerError(`image ${name} is ${formatPlatform(config)}, not ${formatPlatform(want)}`);
+  }
+
+  const diffIds = config.rootfs.diff_ids;
+  let downloaded = 0;
+  await mapLimit(manifest.layers, PARALLEL_DOWNLOADS, async (layer, i) => {
+    const diffId = diffIds[i]!;
+    const id = shortId(layer.digest);
+    if (store.hasLayer(diffId) && store.hasBlob(layer.digest, layer.size)) {
+      progress.layer(id, 'Already exists');
+      return;
+    }
+    if (!store.hasBlob(layer.digest, layer.size)) {
+      progress.layer(id, 'Pulling fs layer');
+      await downloadBlob(client, ref, layer, scope, store, (n) => progress.layer(id, 'Downloading', n, layer.size));
+      progress.layer(id, 'Download complete');
+      downloaded++;
+    }
+    if (!store.hasLayer(diffId)) {
+      progress.layer(id, 'Extracting');
+      await extractToStore(store, layer, diffId, (w) => progress.line(`${id}: warning: ${w}`));
+    }
+    progress.layer(id, 'Pull complete');
+  });
+
+  const record: ImageRecord = {
+    digest: top.digest,
+    manifest: manifestDigest,
+    config: manifest.config.digest,
+    layers: diffIds,
+    platform: formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }),
+  };
+  // Layers are in place before the name points at them, so a reader never finds a half image.
+  store.setImage(name, record);
+  return { reference: name, record, config, upToDate: downloaded === 0 };
+}
+
+/** A manifest or index, size-bounded and digest-checked, kept as a blob in the store. */
+async function fetchManifest(
+  client: RegistryClient,
+  ref: Reference,
+  tagOrDigest: string,
+  scope: string,
+  store: Store,
+  expected?: string,
+): Promise<{ digest: string; doc: ReturnType<typeof parseManifest> }> {
+  const res = await client.get(`/v2/${ref.repository}/manifests/${tagOrDigest}`, scope, { accept: MANIFEST_ACCEPT });
+  if (res.status === 404) {
+    await res.body?.cancel();
+    throw new ContainerError(`${formatReference(ref)}: not found: manifest unknown`);
+  }
+  if (!res.ok) throw new ContainerError(`${formatReference(ref)}: ${await registryError(res)}`);
+  const length = Number(res.headers.get('content-length') ?? '0');
+  if (length > MAX_MANIFEST_BYTES) {
+    await res.body?.cancel();
+    throw new ContainerError(`manifest of ${formatReference(ref)} is ${length} bytes, more than the ${MAX_MANIFEST_BYTES} we accept`);
+  }
+  const body = await readBounded(res, MAX_MANIFEST_BYTES, 'manifest');
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  if (expected && digest !== expected) throw new ContainerError(`manifest digest mismatch: wanted ${expected}, got ${digest}`);
+  const doc = parseManifest(body, res.headers.get('content-type'));
+  if (!store.hasBlob(digest)) {
+    const temp = store.tempPath('manifest');
+    await pipeline(Readable.from([body]), createWriteStream(temp, { mode: 0o600 }));
+    store.commit(temp, store.blobPath(digest));
+  }
+  return { digest, doc };
+}
+
+async function readBounded(res: Response, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body ?? []) {
+    total += chunk.length;
+    if (total > max) throw new ContainerError(`${what} larger than ${max} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Counts and hashes what flows through it, and refuses more than `limit` bytes. */
+class Digester extends Transform {
+  readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) return cb(new ContainerError(`blob larger than its descriptor says (${this.limit} bytes)`));
+    this.hash.update(chunk);
+    this.onBytes?.(this.bytes);
+    cb(null, chunk);
+  }
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+}
+
+/**
+ * GET a blob into tmp/ while hashing it; rename it into blobs/ only when size and
+ * digest match. A transient failure (network, 5xx) starts it again, up to 3 times.
+ */
+async function downloadBlob(client: RegistryClient, ref: Reference, d: Descriptor, scope: string, store: Store, onBytes?: (n: number) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const temp = store.tempPath(shortId(d.digest));
+    try {
+      const res = await client.get(`/v2/${ref.repository}/blobs/${d.digest}`, scope);
+      if (res.status === 404) {
+        await res.body?.cancel();
+        throw new ContainerError(`${formatReference(ref)}: blob ${d.digest} not found in the registry`);
+      }
+      if (!res.ok || !res.body) throw new ContainerError(`${formatReference(ref)}: blob ${shortId(d.digest)}: ${await registryError(res)}`);
+      const digester = new Digester(d.size, onBytes);
+      try {
+        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), digester, createWriteStream(temp, { mode: 0o600 }));
+      } catch (err) {
+        if (err instanceof ContainerError) throw err;
+        throw new TransientError(`${formatReference(ref)}: blob ${shortId(d.digest)}: ${(err as Error).message}`);
+      }
+      if (digester.bytes !== d.size) {
+        throw new ContainerError(`blob ${d.digest} is truncated: got ${digester.bytes} of ${d.size} bytes`);
+      }
+      const got = digester.digest();
+      if (got !== d.digest) throw new ContainerError(`blob digest mismatch: wanted ${d.digest}, got ${got}`);
+      store.commit(temp, store.blobPath(d.digest));
+      return;
+    } catch (err) {
+      rmSync(temp, { force: true });
+      if (!(err instanceof TransientError) || attempt >= BLOB_ATTEMPTS) {
+        if (err instanceof TransientError) throw new ContainerError(err.message);
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 300 * attempt));
+    }
+  }
+}
+
+/** The uncompressed tar of a stored layer blob, hashed on the way (for the diff_id check). */
+function layerTar(store: Store, layer: Descriptor): { tar: Digester; done: Promise<void> } {
+  const decompress = decompressor(layer.mediaType);
+  if (!decompress) throw new ContainerError(`unsupported layer media type ${layer.mediaType}`);
+  const tar = new Digester(Number.MAX_SAFE_INTEGER);
+  const done = pipeline(createReadStream(store.blobPath(layer.digest)), decompress, tar).catch((err: Error) => {
+    throw new ContainerError(`layer ${shortId(layer.digest)}: cannot decompress: ${err.message}`);
+  });
+  return { tar, done };
+}
+
+/** Read the tar to its end (extractors may stop at the end-of-archive blocks) and check its diff_id. */
+async function checkDiffId(tar: Digester, done: Promise<void>, layer: Descriptor, diffId: string): Promise<void> {
+  if (!tar.readableEnded) {
+    tar.resume();
+    await finished(tar);
+  }
+  await done;
+  const got = tar.digest();
+  if (got !== diffId) throw new ContainerError(`layer ${shortId(layer.digest)}: diff_id mismatch: config says ${diffId}, the tar is ${got}`);
+}
+
+/** Extract a layer once, into tmp/ and then layers/<hex>: an overlayfs lowerdir for later. */
+async function extractToStore(store: Store, layer: Descriptor, diffId: string, warn: (w: string) => void): Promise<void> {
+  const temp = store.tempPath(`layer-${shortId(diffId)}`);
+  mkdirSync(temp, { mode: 0o755 });
+  const { tar, done } = layerTar(store, layer);
+  try {
+    const [result] = await Promise.all([extractLayer(tar, temp, { mode: 'overlay' }), done.catch(() => undefined)]);
+    await checkDiffId(tar, done, layer, diffId);
+    for (const w of new Set(result.warnings)) warn(w);
+    store.commit(temp, store.layerPath(diffId));
+  } catch (err) {
+    tar.destroy();
+    rmSync(temp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Apply the layers, bottom first, onto DIR: whiteouts delete what lower layers put there. */
+export async function flatten(store: Store, manifestDigest: string, dest: string, warn: (w: string) => void): Promise<void> {
+  const manifest = parseManifest(store.readBlob(manifestDigest), null);
+  if (isIndex(manifest)) throw new ContainerError('bad store: an index where a manifest should be');
+  const config = parseConfig(store.readBlob(manifest.config.digest), manifest.layers.length);
+  mkdirSync(dest, { recursive: true });
+  for (const [i, layer] of manifest.layers.entries()) {
+    const { tar, done } = layerTar(store, layer);
+    try {
+      const [result] = await Promise.all([extractLayer(tar, dest, { mode: 'flatten' }), done.catch(() => undefined)]);
+      await checkDiffId(tar, done, layer, config.rootfs.diff_ids[i]!);
+      for (const w of new Set(result.warnings)) warn(w);
+    } catch (err) {
+      tar.destroy();
+      throw err;
+    }
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` at once; the first failure wins, the rest are awaited. */
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+}

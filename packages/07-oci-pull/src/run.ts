@@ -1,0 +1,92 @@
+// `run`: pull the image if the store lacks it, lay its layers out as a rootfs,
+// and run it with chapter 03's container, honouring the image config:
+// Env, Entrypoint + Cmd (CMD given on the command line replaces Cmd),
+// WorkingDir and User.
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContainerError, extname } from '@hull/01-uts';
+import { DEFAULT_PATH, runInRootfs } from '@hull/03-chroot-proc';
+import type { ImageSpec } from './init.js';
+import { type ImageConfig, parseConfig } from './manifest.js';
+import type { Progress } from './progress.js';
+import { flatten, pull } from './pull.js';
+import { formatReference, parseReference } from './reference.js';
+import type { Store } from './store.js';
+import { resolveUser } from './user.js';
+
+export interface RunImageOptions {
+  ref: string;
+  /** replaces the image's Cmd; empty keeps it */
+  command: string[];
+  store: Store;
+  progress: Progress;
+  platform?: string;
+  hostname?: string;
+  insecure?: readonly string[];
+}
+
+/** What runs: the Entrypoint, then CMD from the command line or else the image's Cmd. */
+export function imageArgv(config: ImageConfig, command: readonly string[]): string[] {
+  const c = config.config ?? {};
+  return [...(c.Entrypoint ?? []), ...(command.length ? command : (c.Cmd ?? []))];
+}
+
+/** The image's Env, with PATH and HOME filled in when it does not set them (as docker does). */
+export function imageEnv(config: ImageConfig, hostname: string, home: string): string[] {
+  const env = [...(config.config?.Env ?? [])];
+  const has = (k: string): boolean => env.some((e) => e.startsWith(`${k}=`));
+  if (!has('PATH')) env.unshift(`PATH=${DEFAULT_PATH}`);
+  if (!has('HOSTNAME')) env.push(`HOSTNAME=${hostname}`);
+  if (!has('HOME')) env.push(`HOME=${home}`);
+  if (process.env.TERM && !has('TERM')) env.push(`TERM=${process.env.TERM}`);
+  return env;
+}
+
+export async function runImage(opts: RunImageOptions): Promise<number> {
+  const { store, progress } = opts;
+  const name = formatReference(parseReference(opts.ref));
+  let record = opts.platform ? undefined : store.image(name);
+  if (!record) {
+    progress.line(`Unable to find image '${name}' locally`);
+    const image = await pull({ ref: opts.ref, store, progress, insecure: opts.insecure ?? [], ...(opts.platform ? { platform: opts.platform } : {}) });
+    progress.stop();
+    progress.line(`Digest: ${image.record.digest}`);
+    record = image.record;
+  }
+  progress.stop();
+  const config = parseConfig(store.readBlob(record.config), record.layers.length);
+  const argv = imageArgv(config, opts.command);
+  if (argv.length === 0) throw new ContainerError(`${name}: no command: the image has no Entrypoint or Cmd; give one after --`);
+
+  // One container's files: the flattened layers, removed when it exits.
+  const dir = join(store.root, 'containers', randomBytes(6).toString('hex'));
+  const rootfs = join(dir, 'rootfs');
+  mkdirSync(rootfs, { recursive: true, mode: 0o755 });
+  try {
+    await flatten(store, record.manifest, rootfs, (w) => progress.line(`warning: ${w}`));
+    // Images (scratch-based ones especially) may lack the mount points chapter 03 needs.
+    for (const d of ['proc', 'sys', 'dev']) {
+      try {
+        lstatSync(join(rootfs, d));
+      } catch {
+        mkdirSync(join(rootfs, d), { mode: 0o755 });
+      }
+    }
+    const user = resolveUser(rootfs, config.config?.User);
+    const hostname = opts.hostname ?? randomBytes(6).toString('hex');
+    const workdir = config.config?.WorkingDir || '/';
+    if (!workdir.startsWith('/')) throw new ContainerError(`${name}: WorkingDir ${JSON.stringify(workdir)} is not absolute`);
+    const specExtra: Pick<ImageSpec, 'workdir' | 'user'> = { workdir, user: { uid: user.uid, gid: user.gid, groups: user.groups } };
+    return await runInRootfs({
+      rootfs,
+      hostname,
+      argv,
+      env: imageEnv(config, hostname, user.home),
+      stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
+      specExtra,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,125 @@
+// The content store (docs/architecture.md "Storage"):
+//   <root>/blobs/sha256/<hex>   every blob, named by its digest, verified before it gets that name
+//   <root>/layers/<hex>/        each layer extracted once (hex of its diff_id), an overlayfs lowerdir
+//   <root>/images.json          reference -> digests
+//   <root>/tmp/<pid>-<rand>...  work in progress; renamed into place when complete
+// Everything becomes visible by rename(2), which is atomic within one file
+// system, so a crash leaves only tmp/ entries of a dead pid, removed by the next
+// command. images.json is rewritten under a flock (chapter 06's withLock), so
+// concurrent pulls never lose each other's entries.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withLock } from '@hull/06-network';
+
+export interface ImageRecord {
+  /** what the reference resolved to: a manifest, or the multi-arch index */
+  digest: string;
+  /** the platform's manifest (equal to digest when there is no index) */
+  manifest: string;
+  config: string;
+  /** diff_ids, bottom layer first: the names of layers/<hex> */
+  layers: string[];
+  platform: string;
+}
+
+/** HULL_ROOT, else /var/lib/hull as root, else $XDG_DATA_HOME/hull (~/.local/share/hull). */
+export function storeRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HULL_ROOT) return env.HULL_ROOT;
+  if (process.getuid?.() === 0) return '/var/lib/hull';
+  return join(env.XDG_DATA_HOME ?? join(env.HOME ?? '/', '.local', 'share'), 'hull');
+}
+
+function hex(digest: string): string {
+  return digest.replace(/^sha256:/, '');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class Store {
+  constructor(readonly root: string = storeRoot()) {
+    for (const d of ['blobs/sha256', 'layers', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, 'blobs', 'sha256', hex(digest));
+  }
+
+  /** Present and of the expected size: it was verified before it got its name. */
+  hasBlob(digest: string, size?: number): boolean {
+    try {
+      const st = statSync(this.blobPath(digest));
+      return size === undefined || st.size === size;
+    } catch {
+      return false;
+    }
+  }
+
+  readBlob(digest: string): Buffer {
+    return readFileSync(this.blobPath(digest));
+  }
+
+  layerPath(diffId: string): string {
+    return join(this.root, 'layers', hex(diffId));
+  }
+
+  hasLayer(diffId: string): boolean {
+    return existsSync(this.layerPath(diffId));
+  }
+
+  /** A fresh path under tmp/, named after our pid so a later run can tell it is stale. */
+  tempPath(what: string): string {
+    return join(this.root, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}-${what}`);
+  }
+
+  /** Move a finished temp file or dir to its final name; if another pull got there first, keep theirs. */
+  commit(temp: string, final: string): void {
+    try {
+      renameSync(temp, final);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      rmSync(temp, { recursive: true, force: true });
+    }
+  }
+
+  /** Remove what dead pulls left in tmp/ (a kill -9 half-way). */
+  removeStaleTemps(): void {
+    for (const name of readdirSync(join(this.root, 'tmp'))) {
+      const pid = Number(name.split('-')[0]);
+      if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) rmSync(join(this.root, 'tmp', name), { recursive: true, force: true });
+    }
+  }
+
+  images(): Record<string, ImageRecord> {
+    const file = join(this.root, 'images.json');
+    if (!existsSync(file)) return {};
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, ImageRecord>;
+    } catch {
+      // Written by rename, so it is never half-written; a hand-edited broken file is treated as empty.
+      return {};
+    }
+  }
+
+  image(ref: string): ImageRecord | undefined {
+    return this.images()[ref];
+  }
+
+  setImage(ref: string, record: ImageRecord): void {
+    withLock(join(this.root, 'images.lock'), () => {
+      const all = this.images();
+      all[ref] = record;
+      const temp = this.tempPath('images.json');
+      writeFileSync(temp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
+      renameSync(temp, join(this.root, 'images.json'));
+    });
+  }
+}
