@@ -17,6 +17,7 @@ import { extract as tarExtract, type Headers } from 'tar-stream';
 import { ContainerError } from '@hull/01-uts';
 import {
   AT_REMOVEDIR,
+  AT_SYMLINK_NOFOLLOW,
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
@@ -50,9 +51,6 @@ import {
   utimensat,
 } from '@hull/sys';
 import { entryComponents, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './paths.js';
-
-// <linux/fcntl.h>; also exported by @hull/sys's mountapi.ts.
-const AT_SYMLINK_NOFOLLOW = 0x100;
 
 export type ExtractMode = 'overlay' | 'flatten';
 
@@ -225,6 +223,9 @@ class LayerExtraction {
     readonly mode: ExtractMode,
   ) {
     this.target = new Target(targetPath);
+    // A lowerdir's root is what the merged root shows when no layer lists "./":
+    // start from the usual 0755, not from whatever mode the caller's mkdtemp gave.
+    if (mode === 'overlay') fchmodat(this.target.rootFd, '.', 0o755, AT_SYMLINK_NOFOLLOW);
   }
 
   warnOnce(key: string, message: string): void {
