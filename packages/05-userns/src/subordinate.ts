@@ -38,9 +38,9 @@ export function readSubordinateRanges(file: string, owner: { name: string; id: n
 }
 
 /** newuidmap and newgidmap, if the `uidmap` package is installed. */
-export function findMapHelper(kind: IdKind, path = process.env.PATH ?? '/usr/bin:/bin'): string | undefined {
+export function findMapHelper(kind: IdKind, path = `${process.env.PATH ?? ''}:/usr/bin:/bin`): string | undefined {
   const name = kind === 'uid' ? 'newuidmap' : 'newgidmap';
-  for (const dir of [...path.split(':'), '/usr/bin', '/bin']) {
+  for (const dir of path.split(':')) {
     if (dir && existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
   }
   return undefined;
