@@ -1,0 +1,268 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  busyboxRootfs,
+  descendants,
+  hostSnapshot,
+  randomExitCode,
+  randomHostname,
+  randomToken,
+  requireRoot,
+  runStep,
+  type RunResult,
+} from '@hull/testkit';
+
+const CHAPTER = '03-chroot-proc';
+
+/** Mount points at or under `dir` in the host's mount table. */
+function hostMountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ')[4]!)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+}
+
+/** Mount point and options of each line of a mountinfo text. */
+function mountPoints(mountinfo: string): Map<string, string> {
+  return new Map(
+    mountinfo
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const f = l.split(' ');
+        return [f[4]!, f[5]!];
+      }),
+  );
+}
+
+describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () => {
+  let rootfs: string;
+  let work: string;
+  let stepTmp: string;
+  let hostname: string;
+  let rootfsListing: string[];
+
+  /** The learner's command, with the step's temp dir pointed at one of ours, so we can see it is cleaned up. */
+  function step(args: string[], input?: string): Promise<RunResult> {
+    return runStep(CHAPTER, args, { env: { TMPDIR: stepTmp }, ...(input === undefined ? {} : { input }) });
+  }
+  function inRootfs(cmd: string[], opts: { hostname?: string; dir?: string } = {}): Promise<RunResult> {
+    return step(['--rootfs', opts.dir ?? rootfs, ...(opts.hostname ? ['--hostname', opts.hostname] : []), '--', ...cmd]);
+  }
+  /** Per-run dirs the step made and did not remove. */
+  function runDirsLeft(): string[] {
+    return readdirSync(stepTmp).filter((e) => e.startsWith('hull-run-'));
+  }
+
+  beforeAll(() => {
+    hostname = hostSnapshot().hostname;
+    work = mkdtempSync(join(tmpdir(), 'hull-03-test-'));
+    stepTmp = join(work, 'tmp');
+    mkdirSync(stepTmp);
+    rootfs = busyboxRootfs(join(work, 'busybox'));
+    rootfsListing = readdirSync(rootfs).sort();
+  });
+  afterAll(() => {
+    expect(hostMountsUnder(work)).toEqual([]);
+    expect(runDirsLeft()).toEqual([]);
+    // The rootfs is shared by every container: nothing may have been written into it.
+    expect(readdirSync(rootfs).sort()).toEqual(rootfsListing);
+    expect(readdirSync(join(rootfs, 'etc')).sort()).toEqual(['group', 'passwd']);
+    expect(hostSnapshot().hostname).toBe(hostname);
+    expect(descendants()).toEqual([]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('`ls /` shows the rootfs and nothing of the host (a random marker file on the host is invisible)', async () => {
+    const marker = `/hull-marker-${randomToken()}`;
+    writeFileSync(marker, 'host');
+    try {
+      expect(readdirSync('/')).toContain(marker.slice(1));
+      const r = await inRootfs(['sh', '-c', `ls -1 /; cat ${marker}`]);
+      expect(r.stdout.trim().split('\n')).toEqual(rootfsListing);
+      expect(r.stderr).toContain(`cat: can't open '${marker}': No such file or directory`);
+      expect(r.code).toBe(1);
+    } finally {
+      rmSync(marker);
+    }
+  });
+
+  it('has exactly its own mounts: the old root is detached, not just hidden', async () => {
+    const r = await inRootfs(['cat', '/proc/self/mountinfo']);
+    expect(r.code).toBe(0);
+    const mounts = mountPoints(r.stdout);
+    expect([...mounts.keys()].sort()).toEqual(['/', '/dev', '/dev/pts', '/dev/shm', '/etc', '/proc', '/sys', '/tmp']);
+    expect(mounts.get('/sys')).toMatch(/^ro,/);
+    expect(hostMountsUnder(rootfs)).toEqual([]);
+  });
+
+  it('`ps` lists only the container processes, and PID 1 is CMD', async () => {
+    const token = randomToken();
+    const r = await inRootfs(['sh', '-c', `ps -o pid,args; exit 0`, token]);
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/, 2)[0]!);
+    expect(rows).toHaveLength(2); // sh and ps: nothing of the host's hundreds
+    expect(r.stdout).toMatch(new RegExp(`^\\s*1 sh -c ps -o pid,args; exit 0 ${token}$`, 'm'));
+    // busybox runs ps in the forked shell without an exec, so it shows as "{ps} sh -c ...".
+    expect(r.stdout.trim().split('\n')[2]).toMatch(/^\s*\d+ \{ps\} sh /);
+  });
+
+  it('`cat /proc/1/cmdline` is CMD, and /proc holds only the container pids', async () => {
+    const token = randomToken();
+    const r = await inRootfs(['sh', '-c', "cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'", token]);
+    expect(r.code).toBe(0);
+    const [cmdline, count] = r.stdout.split('\n');
+    expect(cmdline).toBe(['sh', '-c', "cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'", token, ''].join('\0'));
+    expect(Number(count)).toBeLessThanOrEqual(4); // sh, ls, grep (and cat, if not yet reaped)
+  });
+
+  it('/dev is a small tmpfs with working null, zero, full, random, urandom, tty; pts, shm and the fd links', async () => {
+    const token = randomToken();
+    const script = [
+      'ls /dev',
+      `echo ${token} > /dev/null`,
+      'wc -c < /dev/null',
+      'head -c 16 /dev/zero | wc -c',
+      'head -c 32 /dev/urandom | wc -c',
+      'head -c 8 /dev/random | wc -c',
+      'echo x > /dev/full || echo full-refused',
+      'for d in null zero full random urandom tty; do [ -c /dev/$d ] || echo "not a char device: $d"; done',
+      'ls /dev/pts',
+      `echo ${token} > /dev/shm/t && cat /dev/shm/t`,
+      // (our stdout is a socket, which cannot be reopened through /proc; a pipe can)
+      `echo ${token} | cat /dev/stdin`,
+      'for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done',
+    ].join('; ');
+    const r = await inRootfs(['sh', '-c', script]);
+    expect(r.stdout.split('\n')).toEqual([
+      ...['fd', 'full', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'],
+      '0',
+      '16',
+      '32',
+      '8',
+      'full-refused',
+      'ptmx', // a new devpts instance: none of the host's terminals
+      token,
+      token,
+      '/proc/self/fd',
+      '/proc/self/fd/0',
+      '/proc/self/fd/1',
+      '/proc/self/fd/2',
+      'pts/ptmx',
+      '',
+    ]);
+    expect(r.stderr).toContain('No space left on device');
+  });
+
+  it('/sys is read-only, /proc and /tmp are writable where they should be', async () => {
+    const token = randomToken();
+    const r = await inRootfs(['sh', '-c', `touch /sys/${token}; echo ${token} > /tmp/${token} && cat /tmp/${token}; cat /proc/sys/kernel/hostname`], {
+      hostname: 'box',
+    });
+    expect(r.stderr).toContain(`touch: /sys/${token}: Read-only file system`);
+    expect(r.stdout).toBe(`${token}\nbox\n`);
+    // /tmp was a tmpfs: nothing reached the rootfs's /tmp.
+    expect(readdirSync(join(rootfs, 'tmp'))).toEqual([]);
+  });
+
+  it('sets the hostname and generates /etc/hostname and /etc/hosts; /etc/passwd is still the rootfs one', async () => {
+    const name = randomHostname();
+    const r = await inRootfs(['sh', '-c', 'hostname; cat /etc/hostname; grep -c "[[:space:]]$(hostname)$" /etc/hosts; test -f /etc/resolv.conf && echo resolv; id -un; echo $HOME $PATH'], {
+      hostname: name,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual([name, name, '1', 'resolv', 'root', '/root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '']);
+    expect(r.code).toBe(0);
+  });
+
+  it("bind-mounts the generated files over the rootfs's own, and never writes them", async () => {
+    // A second rootfs that has the three files, with random content.
+    const dir = busyboxRootfs(join(work, `with-etc-${randomToken()}`));
+    const original = { hostname: `${randomHostname()}\n`, hosts: `127.0.0.1 ${randomToken()}\n`, 'resolv.conf': `# ${randomToken()}\n` };
+    for (const [f, text] of Object.entries(original)) writeFileSync(join(dir, 'etc', f), text);
+    const name = randomHostname();
+    const r = await inRootfs(['sh', '-c', `cat /etc/hostname; echo scribble >> /etc/hosts; grep -c "$(hostname)" /etc/hosts; awk 'index($5, "/etc") == 1' /proc/self/mountinfo | wc -l`], {
+      hostname: name,
+      dir,
+    });
+    expect(r.stderr).toBe('');
+    // Three file binds, no copy of /etc.
+    expect(r.stdout.split('\n')).toEqual([name, '1', '3', '']);
+    for (const [f, text] of Object.entries(original)) expect(readFileSync(join(dir, 'etc', f), 'utf8')).toBe(text);
+    expect(hostMountsUnder(dir)).toEqual([]);
+  });
+
+  it("exits with CMD's status and passes stdin through", async () => {
+    const code = randomExitCode();
+    const token = randomToken();
+    const r = await step(['--rootfs', rootfs, '--', 'sh', '-c', `cat; exit ${code}`], token);
+    expect(r.stdout).toBe(token);
+    expect(r.code).toBe(code);
+  });
+
+  describe('errors: one line, docker exit codes, nothing left behind', () => {
+    it('a rootfs that does not exist: 125', async () => {
+      const missing = join(work, `no-such-${randomToken()}`);
+      const r = await step(['--rootfs', missing, '--', 'sh']);
+      expect(r.code).toBe(125);
+      expect(r.stderr.trim().split('\n')).toEqual([`hull: rootfs ${missing}: no such directory`]);
+    });
+
+    it('a rootfs that is a file: 125', async () => {
+      const file = join(work, `file-${randomToken()}`);
+      writeFileSync(file, '');
+      const r = await step(['--rootfs', file, '--', 'sh']);
+      expect(r.code).toBe(125);
+      expect(r.stderr.trim().split('\n')).toEqual([`hull: rootfs ${file}: not a directory`]);
+    });
+
+    it('a rootfs without /proc, /sys, /dev to mount on: 125, and it is not created', async () => {
+      const empty = join(work, `empty-${randomToken()}`);
+      mkdirSync(empty);
+      const r = await step(['--rootfs', empty, '--', 'sh']);
+      expect(r.code).toBe(125);
+      expect(r.stderr.trim().split('\n')).toEqual([`hull: rootfs ${empty}: no /proc, /sys, /dev (directories needed as mount points)`]);
+      expect(readdirSync(empty)).toEqual([]);
+    });
+
+    it('a CMD that is not in the rootfs (though it is on the host): 127', async () => {
+      expect(existsSync('/usr/bin/node') || existsSync('/usr/local/bin/node')).toBe(true);
+      const r = await inRootfs(['node', '--version']);
+      expect(r.code).toBe(127);
+      expect(r.stderr.trim().split('\n')).toEqual(['hull: exec "node": executable file not found in $PATH']);
+      expect(runDirsLeft()).toEqual([]);
+    });
+
+    it('a CMD given by a path that does not exist: 127', async () => {
+      const missing = `/bin/no-such-${randomToken()}`;
+      const r = await inRootfs([missing]);
+      expect(r.code).toBe(127);
+      expect(r.stderr.trim().split('\n')).toEqual([`hull: exec "${missing}": no such file or directory`]);
+    });
+
+    it('a CMD that is not executable: 126', async () => {
+      const r = await inRootfs(['/etc/passwd']);
+      expect(r.code).toBe(126);
+      expect(r.stderr.trim().split('\n')).toEqual(['hull: exec "/etc/passwd": permission denied: not an executable file']);
+      expect(runDirsLeft()).toEqual([]);
+    });
+
+    it.each([
+      [['--', 'sh'], /missing --rootfs DIR/],
+      [['--rootfs', '/'], /missing CMD/],
+      [['--rootfs'], /--rootfs/],
+      [['--bogus', '--rootfs', '/', '--', 'sh'], /Unknown option '--bogus'/],
+      [['--rootfs', '/', '--hostname', 'a_b!', '--', 'sh'], /--hostname "a_b!" may hold only/],
+    ])('bad usage %j: exit 2 and one usage line', async (args, message) => {
+      const r = await step(args as string[]);
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(message as RegExp);
+      expect(lines[0]).toContain('usage: main.ts --rootfs DIR');
+    });
+  });
+});
