@@ -75,7 +75,12 @@ export class Rtnetlink {
    * on every request on this socket acts in the container's namespace.
    */
   static inNetns(pid: number): Rtnetlink {
-    const target = open(`/proc/${pid}/ns/net`, O_RDONLY | O_CLOEXEC);
+    return Rtnetlink.inNetnsFile(`/proc/${pid}/ns/net`);
+  }
+
+  /** The same, for a namespace file: /proc/PID/ns/net, or /run/netns/NAME from `ip netns add`. */
+  static inNetnsFile(path: string): Rtnetlink {
+    const target = open(path, O_RDONLY | O_CLOEXEC);
     const home = open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC);
     try {
       setns(target, CLONE_NEWNET);
