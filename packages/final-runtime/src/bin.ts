@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// hull: the CLI. This file stays tiny on purpose: `hull ps` must not pay for
+// loading the registry client, and `hull version` for any of it, so each
+// command's module is imported only when that command runs.
+import { readFileSync } from 'node:fs';
+
+type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> = {
+  run: ['Create and run a container from an image', async () => (await import('./commands/run.js')).run],
+  ps: ['List containers', async () => (await import('./commands/containers.js')).ps],
+  logs: ['Fetch the logs of a container', async () => (await import('./commands/containers.js')).logs],
+  stop: ['Stop running containers (SIGTERM, then SIGKILL)', async () => (await import('./commands/containers.js')).stop],
+  kill: ['Send a signal to running containers', async () => (await import('./commands/containers.js')).kill],
+  rm: ['Remove containers', async () => (await import('./commands/containers.js')).rm],
+  inspect: ['Show low-level information on a container or an image (JSON)', async () => (await import('./commands/containers.js')).inspect],
+  pull: ['Download an image from a registry', async () => (await import('./commands/images.js')).pullCommand],
+  images: ['List images', async () => (await import('./commands/images.js')).images],
+  rmi: ['Remove images', async () => (await import('./commands/images.js')).rmi],
+  doctor: ['Check what this machine offers hull, with a fix for what is missing', async () => (await import('./commands/doctor.js')).doctor],
+  version: ['Show the hull version', async () => version],
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, [summary]]) => `  ${name.padEnd(width)}  ${summary}`);
+  return `Usage: hull COMMAND [OPTIONS]\n\nA container runtime in TypeScript.\n\nCommands:\n${lines.join('\n')}\n\nRun 'hull COMMAND --help' for more on a command. HULL_ROOT moves the store (default /var/lib/hull).\n`;
+}
+
+async function version(args: string[]): Promise<number> {
+  if (args.length) throw Object.assign(new Error(`"hull version" accepts no arguments`), { name: 'UsageError' });
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  process.stdout.write(`hull version ${pkg.version} (node ${process.version}, ${process.platform}/${process.arch})\n`);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-v') return version([]);
+  const entry = COMMANDS[name];
+  if (!entry) throw Object.assign(new Error(`unknown command "${name}" (see hull --help)`), { name: 'UsageError' });
+  const command = await entry[1]();
+  try {
+    return await command(args);
+  } catch (err) {
+    if (err instanceof Error && err.name === 'UsageError') err.message = `${name}: ${err.message} (see hull ${name} --help)`;
+    throw err;
+  }
+}
+
+/**
+ * Every failure is one line `hull: <what>: <why>` and docker's exit code:
+ * 125 for hull itself and bad usage, 126/127 when the command cannot run,
+ * 1 for a lifecycle command that failed. A stack only with HULL_DEBUG=1.
+ */
+function fail(err: unknown): number {
+  if (process.env.HULL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  const message = err instanceof Error ? err.message : String(err);
+  const e = err as { name?: string; exitCode?: unknown; code?: unknown };
+  let hint = '';
+  if (e.name === 'SyscallError' && e.code === 'EPERM' && process.getuid?.() !== 0) hint = ' (are you root? try sudo)';
+  process.stderr.write(`hull: ${message.replace(/^hull: /, '').split('\n')[0]}${hint}\n`);
+  if (e.name === 'UsageError') return 125;
+  return typeof e.exitCode === 'number' ? e.exitCode : 125;
+}
+
+let code: number;
+try {
+  code = await main(process.argv.slice(2));
+} catch (err) {
+  code = fail(err);
+}
+// Let stdout drain (a pipe may be slow), then go: pending handles such as a
+// finished container's pidfd poll must not keep us alive.
+process.exitCode = code;
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,148 @@
+// hull run [OPTIONS] IMAGE [COMMAND] [ARG...]
+// Flags -> a ContainerConfig (docker's override rules, container-config.ts)
+// -> the store (name taken under the lock) -> started here (foreground) or
+// by the supervisor (-d).
+import { mkdirSync } from 'node:fs';
+import { ContainerError } from '@hull/01-uts';
+import { createProgress, pull, Store } from '@hull/07-oci-pull';
+import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
+import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
+import { commandOf, environmentOf, hostnameOf, type RunFlags, workdirOf } from '../container-config.js';
+import { findImage, type LocalImage } from '../image.js';
+import { startContainer } from '../lifecycle.js';
+import { checkName, newContainerId, randomName } from '../names.js';
+import { type ContainerConfig, containerDir, containerIds, hullRoot, newState, readConfig, withStoreLock, writeConfig, writeState } from '../store.js';
+import { startDetached } from '../supervisor-client.js';
+
+export const RUN_OPTIONS: OptionSpecs = {
+  rm: { type: 'boolean' },
+  detach: { type: 'boolean', short: 'd' },
+  interactive: { type: 'boolean', short: 'i' },
+  name: { type: 'string' },
+  env: { type: 'string', short: 'e', multiple: true },
+  'env-file': { type: 'string', multiple: true },
+  hostname: { type: 'string', short: 'h' },
+  workdir: { type: 'string', short: 'w' },
+  user: { type: 'string', short: 'u' },
+  entrypoint: { type: 'string' },
+  network: { type: 'string' },
+  help: { type: 'boolean' },
+};
+
+const HELP = `Usage: hull run [OPTIONS] IMAGE [COMMAND] [ARG...]
+
+Create and run a container from an image (pulled first if absent).
+
+Options:
+  -d, --detach             Run in the background and print the container id
+      --rm                 Remove the container when it exits
+  -i, --interactive        Keep stdin attached (otherwise it is /dev/null)
+      --name NAME          Name the container
+  -e, --env K=V|K          Set an environment variable (repeatable)
+      --env-file FILE      Read environment variables from a file (repeatable)
+  -h, --hostname NAME      Container hostname (default: the short id)
+  -w, --workdir DIR        Working directory inside the container
+  -u, --user U[:G]         Username or uid, optional group or gid
+      --entrypoint CMD     Override the image's entrypoint
+      --network MODE       none (own namespace, loopback only; default) or host
+`;
+
+/** Resolve the image, pulling it like docker does when it is not here yet. */
+async function imageFor(store: Store, ref: string): Promise<LocalImage> {
+  const local = findImage(store, ref);
+  if (local) return local;
+  process.stderr.write(`Unable to find image '${ref}' locally\n`);
+  const progress = createProgress(process.stderr);
+  try {
+    await pull({ ref, store, progress, insecure: (process.env.HULL_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean) });
+  } finally {
+    progress.stop();
+  }
+  const pulled = findImage(store, ref);
+  if (!pulled) throw new ContainerError(`image ${ref}: pulled but not in the store`);
+  return pulled;
+}
+
+function networkOf(value: string | undefined): ContainerConfig['network'] {
+  if (value === undefined || value === 'none') return 'none';
+  if (value === 'host') return 'host';
+  throw new UsageError(`--network ${value}: hull supports none and host so far`);
+}
+
+/** Take the name and write the container's files, all under the store lock, so two runs never share a name. */
+function create(config: ContainerConfig, root: string): void {
+  withStoreLock(() => {
+    for (const id of containerIds(root)) {
+      const other = readConfig(id, root);
+      if (other.name === config.name)
+        throw new ContainerError(`the container name "${config.name}" is already in use by container ${other.id.slice(0, 12)}: remove it or pick another name`);
+    }
+    mkdirSync(containerDir(config.id, root), { recursive: true, mode: 0o700 });
+    writeState(config.id, newState(), root);
+    writeConfig(config, root);
+  }, root);
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(args, RUN_OPTIONS, true);
+  if (boolOption(values, 'help')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const [ref, ...command] = positionals;
+  if (!ref) throw new UsageError('"hull run" requires at least 1 argument: IMAGE');
+  const detach = boolOption(values, 'detach');
+  const interactive = boolOption(values, 'interactive');
+  if (detach && interactive) throw new UsageError('-d with -i needs `hull attach`, which hull does not have yet');
+  const name = stringOption(values, 'name');
+  if (name !== undefined) checkName(name);
+  const network = networkOf(stringOption(values, 'network'));
+  const flags: RunFlags = {
+    command,
+    env: listOption(values, 'env'),
+    envFiles: listOption(values, 'env-file'),
+    tty: false,
+    ...(stringOption(values, 'entrypoint') !== undefined ? { entrypoint: stringOption(values, 'entrypoint')! } : {}),
+    ...(stringOption(values, 'workdir') !== undefined ? { workdir: stringOption(values, 'workdir')! } : {}),
+    ...(stringOption(values, 'user') !== undefined ? { user: stringOption(values, 'user')! } : {}),
+    ...(stringOption(values, 'hostname') !== undefined ? { hostname: stringOption(values, 'hostname')! } : {}),
+  };
+
+  const root = hullRoot();
+  const store = new Store(root);
+  const image = await imageFor(store, ref);
+  const imageConfig = image.config.config ?? {};
+  const id = newContainerId();
+  const hostname = hostnameOf(flags, id);
+  const config: ContainerConfig = {
+    id,
+    name: name ?? randomName(),
+    image: image.ref,
+    imageId: image.record.config,
+    created: new Date().toISOString(),
+    argv: commandOf(imageConfig, flags),
+    env: environmentOf(imageConfig, flags, hostname),
+    hostname,
+    workdir: workdirOf(imageConfig, flags),
+    user: flags.user ?? imageConfig.User ?? '',
+    autoRemove: boolOption(values, 'rm'),
+    detached: detach,
+    network,
+    lowerdirs: image.lowerdirs,
+  };
+  create(config, root);
+
+  if (detach) {
+    await startDetached(root, id);
+    process.stdout.write(`${id}\n`);
+    return 0;
+  }
+  // Without -i docker gives the container no stdin; /dev/null is the honest equivalent.
+  const stdin = interactive ? 0 : open('/dev/null', O_RDONLY | O_CLOEXEC);
+  try {
+    const started = await startContainer(config, [stdin, 1, 2], root);
+    return await started.exited;
+  } finally {
+    if (stdin !== 0) close(stdin);
+  }
+}

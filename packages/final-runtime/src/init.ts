@@ -1,0 +1,31 @@
+// hull's init stage: PID 1 of the container until it execs the command.
+// Chapter 03's setupRootfs makes the overlay "/", then the steps only a real
+// runtime needs: the working directory, a read-only root, and the user.
+// Everything conditional was decided on the host side; this is straight-line.
+import { mkdirSync } from 'node:fs';
+import { runStage } from '@hull/01-uts';
+import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
+import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setgroups, setresgid, setresuid } from '@hull/sys';
+
+export interface HullSpec extends RootfsSpec {
+  workdir: string;
+  readonly: boolean;
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+runStage<HullSpec>((spec) => {
+  setupRootfs(linux, spec);
+  // docker creates a missing WorkingDir, owned by root, before dropping privileges.
+  mkdirSync(spec.workdir, { recursive: true, mode: 0o755 });
+  if (spec.readonly) {
+    // "/" is a bind mount of the overlay (setupRootfs); a bind takes MS_RDONLY only on remount.
+    mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY);
+  }
+  chdir(spec.workdir);
+  // Groups first: after setresuid we would no longer have CAP_SETGID.
+  setgroups(spec.groups);
+  setresgid(spec.gid, spec.gid, spec.gid);
+  setresuid(spec.uid, spec.uid, spec.uid);
+});

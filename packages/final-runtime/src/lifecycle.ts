@@ -1,0 +1,160 @@
+// Start a created container and see it through to its end: the host-side
+// half of `hull run`, shared by the foreground CLI and the supervisor of
+// detached containers.
+//
+//   mount the overlay -> /etc files -> resolve the user -> runContainer
+//   (chapter 01's loop, with our init stage: chapter 03's setupRootfs + ours)
+//   -> PID 1 runs: record pid -> it exits: record the code, unmount, clean up.
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContainerError, extname, runContainer } from '@hull/01-uts';
+import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf, ROOTFS_NAMESPACES } from '@hull/03-chroot-proc';
+import type { Namespace } from '@hull/sys';
+import { mergeEnv } from './container-config.js';
+import type { HullSpec } from './init.js';
+import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
+import { type ContainerConfig, containerDir, hullRoot, processStartTime, removeContainerDir, updateState } from './store.js';
+import { resolveUser } from './user.js';
+
+export interface Started {
+  pid: number;
+  /** The container's exit code (128+N for signal N), once everything is cleaned up. */
+  exited: Promise<number>;
+}
+
+/** Where the container's /etc/hostname, hosts and resolv.conf are generated for its mount namespace. */
+function etcDir(id: string, root: string): string {
+  return join(containerDir(id, root), 'etc');
+}
+
+/**
+ * The overlay is writable, so unlike chapter 03 (which may not write a shared
+ * rootfs) we create what the image lacks, as docker does: the mount points
+ * and the working directory's parents are created later by init. Never
+ * through a symlink: a missing name is created, anything else is left for
+ * missingMountpoints to refuse.
+ */
+function createMountpoints(rootfs: string): void {
+  for (const dir of ['proc', 'sys', 'dev', 'tmp']) {
+    const path = join(rootfs, dir);
+    try {
+      lstatSync(path);
+    } catch {
+      mkdirSync(path, { mode: dir === 'tmp' ? 0o1777 : 0o755 });
+    }
+  }
+}
+
+function namespacesOf(config: ContainerConfig): Namespace[] {
+  return [...ROOTFS_NAMESPACES, ...(config.network === 'host' ? [] : (['net'] as Namespace[]))];
+}
+
+/**
+ * Start the container with the given stdio. Resolves once the command runs
+ * (exec succeeded); rejects with a ContainerError (docker's exit code) when
+ * it never got that far, after recording the failure and cleaning up.
+ */
+export async function startContainer(config: ContainerConfig, stdio: [number, number, number], root = hullRoot()): Promise<Started> {
+  const { id } = config;
+  const monitorPid = process.pid;
+  let spec: HullSpec;
+  try {
+    mountRootfs(id, config.lowerdirs, root);
+    const { rootfs } = rootfsPaths(id, root);
+    createMountpoints(rootfs);
+    const missing = missingMountpoints(rootfs);
+    if (missing.length) throw new ContainerError(`image ${config.image}: ${missing.join(', ')} must be directories`);
+    const user = resolveUser(rootfs, config.user);
+    const etc = etcDir(id, root);
+    rmSync(etc, { recursive: true, force: true });
+    mkdirSync(etc, { mode: 0o755 });
+    const binds = prepareEtc(rootfs, etc, {
+      hostname: `${config.hostname}\n`,
+      hosts: hostsFile(config.hostname),
+      'resolv.conf': resolvConf(config.network !== 'host'),
+    });
+    spec = {
+      argv: config.argv,
+      // docker sets HOME from the user's passwd entry unless the env has one.
+      env: mergeEnv([`HOME=${user.home}`], config.env),
+      hostname: config.hostname,
+      rootfs,
+      binds,
+      tmp: isKind(join(rootfs, 'tmp'), 'directory'),
+      workdir: config.workdir,
+      readonly: false,
+      uid: user.uid,
+      gid: user.gid,
+      groups: user.groups,
+    };
+  } catch (err) {
+    finish(config, root, err);
+    throw err;
+  }
+
+  return new Promise<Started>((resolve, reject) => {
+    let started = false;
+    const exit = runContainer<HullSpec>({
+      stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
+      spec,
+      namespaces: namespacesOf(config),
+      stdio,
+      onStart: (pid) => {
+        started = true;
+        updateState(
+          id,
+          (s) => {
+            s.status = 'running';
+            s.pid = pid;
+            s.pidStartTime = processStartTime(pid);
+            s.monitorPid = monitorPid;
+            s.startedAt = new Date().toISOString();
+            s.rootfsDriver = 'overlay';
+          },
+          root,
+        );
+        resolve({ pid, exited });
+      },
+    });
+    const exited = exit.then(
+      (code) => {
+        finish(config, root, undefined, code);
+        return code;
+      },
+      (err: unknown) => {
+        finish(config, root, err);
+        throw err;
+      },
+    );
+    exited.catch((err: unknown) => {
+      if (!started) reject(err);
+    });
+  });
+}
+
+/** Record how it ended and release what it held; tolerant of a container removed meanwhile. */
+function finish(config: ContainerConfig, root: string, err?: unknown, code?: number): void {
+  try {
+    unmountRootfs(config.id, root);
+  } catch {
+    // `rm` retries it; a busy rootfs must not hide the exit code
+  }
+  try {
+    updateState(
+      config.id,
+      (s) => {
+        s.status = 'exited';
+        s.finishedAt = new Date().toISOString();
+        if (err === undefined) s.exitCode = code ?? 0;
+        else {
+          s.exitCode = err instanceof ContainerError ? err.exitCode : 125;
+          s.error = err instanceof Error ? err.message : String(err);
+        }
+      },
+      root,
+    );
+  } catch {
+    return; // removed while it ran (rm -f): nothing left to record
+  }
+  if (config.autoRemove) removeContainerDir(config.id, root);
+}

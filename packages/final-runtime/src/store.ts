@@ -1,0 +1,196 @@
+// The container half of the store under HULL_ROOT (the image half belongs to
+// chapter 07):
+//
+//   containers/<id>/config.json   what was asked for; written once at create
+//   containers/<id>/state.json    what is true now; rewritten as it changes
+//   containers/<id>/upper, work   the overlay's writable layer
+//   containers/<id>/rootfs        the overlay mount point (mounted while it runs)
+//   containers/<id>/<id>-json.log its output, docker's json-file format
+//
+// Every write is temp file + rename, so a reader sees the old file or the new
+// one, never half of one. Writers that must see each other (two `hull run
+// --name x` at once) serialise on one lock file.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { withLock } from '@hull/06-network';
+
+/** `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull. */
+export function hullRoot(): string {
+  if (process.env.HULL_ROOT) return process.env.HULL_ROOT;
+  if (process.getuid?.() === 0) return '/var/lib/hull';
+  return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'hull');
+}
+
+export function containersDir(root = hullRoot()): string {
+  return join(root, 'containers');
+}
+
+export function containerDir(id: string, root = hullRoot()): string {
+  return join(containersDir(root), id);
+}
+
+export function logPath(id: string, root = hullRoot()): string {
+  return join(containerDir(id, root), `${id}-json.log`);
+}
+
+/** What the user asked for, resolved against the image: fixed once created. */
+export interface ContainerConfig {
+  id: string;
+  name: string;
+  /** The reference as typed, and the image it resolved to. */
+  image: string;
+  imageId: string;
+  created: string;
+  argv: string[];
+  env: string[];
+  hostname: string;
+  workdir: string;
+  /** As given (`-u`) or from the image; resolved to numbers at start. */
+  user: string;
+  autoRemove: boolean;
+  detached: boolean;
+  network: 'none' | 'host';
+  /** Overlay lower dirs, top layer first, as overlayfs wants them. */
+  lowerdirs: string[];
+}
+
+export type Status = 'created' | 'running' | 'exited';
+
+/** What is true now. `pid` + `pidStartTime` name one process even after pid reuse. */
+export interface ContainerState {
+  status: Status;
+  pid: number;
+  pidStartTime: number;
+  /** The process that waits for PID 1 and records its exit: the foreground CLI or the supervisor. */
+  monitorPid: number;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  error: string;
+  /** How the rootfs was made (only overlay so far). */
+  rootfsDriver: 'overlay' | '';
+}
+
+export function newState(): ContainerState {
+  return { status: 'created', pid: 0, pidStartTime: 0, monitorPid: 0, startedAt: '', finishedAt: '', exitCode: 0, error: '', rootfsDriver: '' };
+}
+
+/** Write a file so that readers see either the old or the new content. */
+export function writeFileAtomic(path: string, content: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, path);
+}
+
+export function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+export function readConfig(id: string, root = hullRoot()): ContainerConfig {
+  return readJson<ContainerConfig>(join(containerDir(id, root), 'config.json'));
+}
+
+export function writeConfig(config: ContainerConfig, root = hullRoot()): void {
+  writeFileAtomic(join(containerDir(config.id, root), 'config.json'), JSON.stringify(config, null, 2));
+}
+
+export function readState(id: string, root = hullRoot()): ContainerState {
+  return readJson<ContainerState>(join(containerDir(id, root), 'state.json'));
+}
+
+export function writeState(id: string, state: ContainerState, root = hullRoot()): void {
+  writeFileAtomic(join(containerDir(id, root), 'state.json'), JSON.stringify(state, null, 2));
+}
+
+/** Read-modify-write of state.json under the store lock. */
+export function updateState(id: string, change: (s: ContainerState) => void, root = hullRoot()): ContainerState {
+  return withStoreLock(() => {
+    const state = readState(id, root);
+    change(state);
+    writeState(id, state, root);
+    return state;
+  }, root);
+}
+
+/** Every container id in the store whose config is complete (a crash mid-create leaves none). */
+export function containerIds(root = hullRoot()): string[] {
+  const dir = containersDir(root);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((id) => existsSync(join(dir, id, 'config.json')) && existsSync(join(dir, id, 'state.json')));
+}
+
+export function removeContainerDir(id: string, root = hullRoot()): void {
+  rmSync(containerDir(id, root), { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------ the lock
+
+/**
+ * Run `fn` holding HULL_ROOT/containers.lock: chapter 06's flock, which the
+ * kernel releases when its holder dies, so a crashed command never blocks
+ * the next one. Sections under it are short and synchronous.
+ */
+export function withStoreLock<T>(fn: () => T, root = hullRoot()): T {
+  return withLock(join(root, 'containers.lock'), fn);
+}
+
+export function processAlive(pid: number): boolean {
+  if (!(pid > 0)) return false; // kill(0) would mean our whole process group
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// --------------------------------------------------------------- processes
+
+/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. 0 if gone. */
+export function processStartTime(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Is the container's PID 1 still the process we started (not a reused pid, not a zombie)? */
+export function isRunning(state: ContainerState): boolean {
+  if (state.status !== 'running' || state.pid <= 0) return false;
+  if (processStartTime(state.pid) !== state.pidStartTime) return false;
+  try {
+    const status = readFileSync(`/proc/${state.pid}/status`, 'utf8');
+    return !/^State:\s+Z/m.test(status);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The recorded state, corrected by the kernel. A 'running' container whose
+ * PID 1 is gone while nobody is left to record it (the monitor crashed, or
+ * the machine rebooted) has exited with an unknown code: say so (-1) rather
+ * than show a ghost as running.
+ */
+export function observedState(id: string, root = hullRoot()): ContainerState {
+  const state = readState(id, root);
+  if (state.status === 'running' && !isRunning(state) && !processAlive(state.monitorPid)) {
+    state.status = 'exited';
+    state.exitCode = -1;
+    state.error = 'its monitor died before it recorded the exit';
+  }
+  return state;
+}
+
+/** Exited and recorded: what `stop` and `rm -f` wait for. */
+export function isSettled(id: string, root = hullRoot()): boolean {
+  try {
+    return observedState(id, root).status !== 'running';
+  } catch {
+    return true; // removed (--rm): settled for good
+  }
+}
