@@ -5,15 +5,19 @@
 import type { BaseSpec } from '@hull/01-uts';
 import { makeMountsPrivate } from '@hull/02-pid-mount';
 import {
+  AT_RECURSIVE,
   makedev,
   MNT_DETACH,
+  MOUNT_ATTR_NODEV,
+  MOUNT_ATTR_NOEXEC,
+  MOUNT_ATTR_NOSUID,
+  MOUNT_ATTR_RDONLY,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
   MS_NOSUID,
   MS_RDONLY,
   MS_REC,
-  MS_REMOUNT,
   MS_STRICTATIME,
   S_IFCHR,
   SyscallError,
@@ -105,10 +109,10 @@ export function mountSys(sys: Syscalls, root: string): void {
   } catch (err) {
     if (!isEPERM(err)) throw err;
     sys.mount('/sys', target, null, MS_BIND | MS_REC);
-    // A bind mount ignores MS_RDONLY on creation; read-only takes a remount.
-    // nosuid/nodev/noexec are repeated because a user namespace may not drop
-    // flags the host's mount was locked with.
-    sys.mount(null, target, null, MS_REMOUNT | MS_BIND | MS_RDONLY | NO_EXEC);
+    // A bind mount ignores MS_RDONLY on creation, and a remount would change
+    // only the top mount, leaving /sys/fs/cgroup/* writable. mount_setattr
+    // with AT_RECURSIVE makes the whole tree read-only in one call.
+    sys.mountSetattr(target, AT_RECURSIVE, { attrSet: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC });
   }
 }
 

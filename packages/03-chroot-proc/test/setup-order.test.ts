@@ -1,9 +1,14 @@
 // setupRootfs through the recording double: the exact syscalls, in order, without root.
 import { describe, expect, it } from 'vitest';
 import {
+  AT_RECURSIVE,
   errnoValue,
   makedev,
   MNT_DETACH,
+  MOUNT_ATTR_NODEV,
+  MOUNT_ATTR_NOEXEC,
+  MOUNT_ATTR_NOSUID,
+  MOUNT_ATTR_RDONLY,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
@@ -11,7 +16,6 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
-  MS_REMOUNT,
   MS_STRICTATIME,
   RecordingSyscalls,
   S_IFCHR,
@@ -114,7 +118,7 @@ describe('03-chroot-proc: setupRootfs, recorded', () => {
     const sysfs = all.indexOf(s('mount', 'sysfs', `${R}/sys`, 'sysfs', MS_RDONLY | NO_EXEC, null));
     expect(all.slice(sysfs + 1, sysfs + 3)).toEqual([
       s('mount', '/sys', `${R}/sys`, null, MS_BIND | MS_REC, null),
-      s('mount', null, `${R}/sys`, null, MS_REMOUNT | MS_BIND | MS_RDONLY | NO_EXEC, null),
+      s('mountSetattr', `${R}/sys`, AT_RECURSIVE, { attrSet: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC }),
     ]);
     for (const [name, major, minor] of DEVICES) {
       const at = all.indexOf(s('mknod', `${R}/dev/${name}`, S_IFCHR | 0o666, makedev(major, minor)));

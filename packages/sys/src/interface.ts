@@ -3,6 +3,7 @@
 // double and assert "these mounts, in this order" without root.
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as real from './syscalls.js';
+import { AT_FDCWD, type MountAttr, mountSetattr } from './mountapi.js';
 
 export interface Syscalls {
   sethostname(name: string): void;
@@ -15,6 +16,8 @@ export interface Syscalls {
   symlink(target: string, path: string): void;
   writeFile(path: string, data: string, mode: number): void;
   chmod(path: string, mode: number): void;
+  /** mount_setattr(2) on a path; e.g. AT_RECURSIVE + MOUNT_ATTR_RDONLY makes a whole tree read-only. */
+  mountSetattr(path: string, flags: number, attr: MountAttr): void;
 }
 
 /** The real thing. Sync fs only: the init stage may have moved its main thread into new namespaces. */
@@ -29,6 +32,7 @@ export const linux: Syscalls = {
   symlink: (target, path) => symlinkSync(target, path),
   writeFile: (path, data, mode) => writeFileSync(path, data, { mode }),
   chmod: (path, mode) => chmodSync(path, mode),
+  mountSetattr: (path, flags, attr) => mountSetattr(AT_FDCWD, path, flags, attr),
 };
 
 export interface RecordedCall {
@@ -71,6 +75,9 @@ export class RecordingSyscalls implements Syscalls {
   }
   chmod(path: string, mode: number): void {
     this.record('chmod', [path, mode]);
+  }
+  mountSetattr(path: string, flags: number, attr: MountAttr): void {
+    this.record('mountSetattr', [path, flags, attr]);
   }
   /** The recorded calls of one kind, e.g. every mount target in order. */
   of(call: keyof Syscalls): unknown[][] {
