@@ -1,0 +1,109 @@
+// The v1 implementation on this machine's real hierarchies (as root).
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SyscallError } from '@hull/sys';
+import { hostSnapshot, leftovers, randomToken, requireRoot, type HostSnapshot } from '@hull/testkit';
+import { CgroupV1, detectLayout, hostCgroupFs } from '../src/index.js';
+
+const layout = detectLayout();
+const v1 = layout.version === 1;
+if (!v1) process.stderr.write('skip: 04-cgroups v1: this host runs cgroup v2\n');
+const hierarchies = layout.version === 1 ? layout.hierarchies : {};
+const id = () => `t-${randomToken(10)}`;
+
+function sleeper() {
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  return { child, pid: child.pid!, exited };
+}
+
+describe.skipIf(!requireRoot('04-cgroups v1') || !v1)('CgroupV1 on this host', () => {
+  let before: HostSnapshot;
+  beforeAll(() => {
+    before = hostSnapshot();
+  });
+  afterAll(() => {
+    expect(leftovers(before)).toEqual({});
+  });
+
+  it('makes hull/<id> in each hierarchy and writes the limits there', async () => {
+    const pidsMax = randomInt(2, 1000);
+    const memoryBytes = randomInt(8, 512) * 1024 * 1024;
+    const cg = CgroupV1.create(hierarchies, id(), { pidsMax, memoryBytes, cpus: 0.3 });
+    try {
+      expect(cg.dirs).toEqual([...new Set([hierarchies.pids, hierarchies.memory, hierarchies.cpu, hierarchies.cpuacct])].map((h) => `${h}/${cg.name}`));
+      const read = (c: string, f: string) => readFileSync(`${hierarchies[c as 'pids']}/${cg.name}/${f}`, 'utf8').trim();
+      expect(read('pids', 'pids.max')).toBe(String(pidsMax));
+      expect(read('memory', 'memory.limit_in_bytes')).toBe(String(memoryBytes));
+      if (existsSync(`${hierarchies.memory}/${cg.name}/memory.memsw.limit_in_bytes`)) {
+        expect(read('memory', 'memory.memsw.limit_in_bytes')).toBe(String(memoryBytes));
+      }
+      expect(read('cpu', 'cpu.cfs_period_us')).toBe('100000');
+      expect(read('cpu', 'cpu.cfs_quota_us')).toBe('30000');
+    } finally {
+      await cg.destroy();
+    }
+    for (const d of cg.dirs) expect(existsSync(d)).toBe(false);
+  });
+
+  it('moves a process in, reads its usage, kills it on destroy', async () => {
+    const cg = CgroupV1.create(hierarchies, id(), { pidsMax: 5 });
+    const s = sleeper();
+    try {
+      cg.add(s.pid);
+      expect(cg.pids()).toEqual([s.pid]);
+      const own = readFileSync(`/proc/${s.pid}/cgroup`, 'utf8');
+      for (const c of ['pids', 'memory', 'cpu', 'cpuacct']) expect(own).toMatch(new RegExp(`^\\d+:${c}:/${cg.name}$`, 'm'));
+      const usage = cg.usage();
+      expect(usage.pidsCurrent).toBe(1);
+      expect(usage.memoryBytes).toBeGreaterThanOrEqual(0);
+      expect(usage.cpuUsageUsec).toBeGreaterThanOrEqual(0);
+      expect(usage.nrThrottled).toBe(0);
+      expect(usage.oomKills).toBe(0);
+    } finally {
+      await cg.destroy();
+    }
+    expect(await s.exited).toEqual([null, 'SIGKILL']);
+    for (const d of cg.dirs) expect(existsSync(d)).toBe(false);
+  });
+
+  it('never kills a process that is not in its cgroup', async () => {
+    const cg = CgroupV1.create(hierarchies, id(), { pidsMax: 5 });
+    const s = sleeper();
+    try {
+      hostCgroupFs.killMember(s.pid, cg.dirs[0]!);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(s.child.exitCode).toBeNull();
+      expect(s.child.signalCode).toBeNull();
+    } finally {
+      s.child.kill('SIGKILL');
+      await s.exited;
+      await cg.destroy();
+    }
+  });
+
+  it('names the missing controller and the version, and creates nothing', () => {
+    const name = id();
+    const { pids: _pids, ...withoutPids } = hierarchies;
+    expect(() => CgroupV1.create(withoutPids, name, { pidsMax: 5 })).toThrow(
+      'cgroup v1: the pids controller is not mounted (no cgroup hierarchy lists "pids" in /proc/self/mountinfo); --pids-max needs it',
+    );
+    for (const h of Object.values(hierarchies)) expect(existsSync(`${h}/hull/${name}`)).toBe(false);
+  });
+
+  it('removes what it made when the kernel refuses a limit', () => {
+    const name = id();
+    let err: unknown;
+    try {
+      CgroupV1.create(hierarchies, name, { pidsMax: -1 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SyscallError);
+    expect((err as SyscallError).message).toBe(`write("${hierarchies.pids}/hull/${name}/pids.max", "-1"): EINVAL (Invalid argument)`);
+    for (const h of Object.values(hierarchies)) expect(existsSync(`${h}/hull/${name}`)).toBe(false);
+  });
+});
