@@ -6,3 +6,4 @@ export * from './io.js';
 export * from './interface.js';
 export * from './at.js';
 export * from './mountapi.js';
+export * from './security.js';

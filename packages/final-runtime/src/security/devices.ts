@@ -1,0 +1,100 @@
+// The device allowlist. /dev is a fresh tmpfs holding only safe nodes
+// (chapter 03), but root with CAP_MKNOD can make a new node for any device,
+// say the host's disk, and read it raw. The devices cgroup closes that: the
+// kernel checks every open() of a device node (and every mknod) against the
+// cgroup's list, whatever the node's permissions say.
+//
+// cgroup v1: the devices controller takes "type major:minor access" lines
+// in devices.deny / devices.allow. cgroup v2 has no such files: the same
+// check is a BPF_PROG_TYPE_CGROUP_DEVICE eBPF program attached with bpf(2),
+// which our classic-BPF assembler cannot produce. On v2 we instead take
+// CAP_MKNOD away (see planSecurity), so no new device node can be made.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContainerError } from '@hull/01-uts';
+
+/**
+ * docker's default allowlist. "m" (mknod) on everything lets images that
+ * create nodes unpack; opening one still needs "r"/"w" below.
+ */
+export const DEFAULT_DEVICE_RULES: readonly string[] = [
+  'c *:* m',
+  'b *:* m',
+  'c 1:3 rwm', // null
+  'c 1:5 rwm', // zero
+  'c 1:7 rwm', // full
+  'c 1:8 rwm', // random
+  'c 1:9 rwm', // urandom
+  'c 5:0 rwm', // tty
+  'c 5:1 rwm', // console
+  'c 5:2 rwm', // ptmx
+  'c 136:* rwm', // pts/*
+];
+
+export type DeviceControl = { kind: 'cgroup-v1'; mountPoint: string } | { kind: 'none'; reason: string };
+
+/** Where the v1 devices hierarchy is mounted, from mountinfo: an fstype "cgroup" mount with "devices" in its super options. */
+export function detectDeviceControl(mountinfo: string = readFileSync('/proc/self/mountinfo', 'utf8')): DeviceControl {
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-');
+    if (sep < 0 || fields[sep + 1] !== 'cgroup') continue;
+    if ((fields[sep + 3] ?? '').split(',').includes('devices')) return { kind: 'cgroup-v1', mountPoint: fields[4]! };
+  }
+  return { kind: 'none', reason: 'no cgroup v1 devices controller (cgroup v2 needs an eBPF device program, which hull does not load)' };
+}
+
+const ID = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * One container's devices cgroup, /sys/fs/cgroup/devices/hull/<id>. Lives
+ * from before the container starts (the init stage already runs under the
+ * allowlist) until after it exits.
+ */
+export class DeviceCgroup {
+  private constructor(readonly path: string) {}
+
+  /** mkdir, then deny everything and allow the rules: a new v1 child starts as a copy of its parent, which allows all. */
+  static create(mountPoint: string, id: string, rules: readonly string[] = DEFAULT_DEVICE_RULES): DeviceCgroup {
+    if (!ID.test(id)) throw new ContainerError(`device cgroup id ${JSON.stringify(id)}: only letters, digits, '.', '_' and '-'`);
+    const parent = join(mountPoint, 'hull');
+    mkdirSync(parent, { recursive: true });
+    const path = join(parent, id);
+    mkdirSync(path);
+    const cg = new DeviceCgroup(path);
+    try {
+      writeFileSync(join(path, 'devices.deny'), 'a');
+      for (const rule of rules) writeFileSync(join(path, 'devices.allow'), rule);
+    } catch (err) {
+      cg.remove();
+      throw err;
+    }
+    return cg;
+  }
+
+  /** Move a process in; its children follow it. */
+  add(pid: number): void {
+    writeFileSync(join(this.path, 'cgroup.procs'), `${pid}`);
+  }
+
+  /** The effective list, as the kernel shows it. */
+  list(): string[] {
+    return readFileSync(join(this.path, 'devices.list'), 'utf8').trim().split('\n');
+  }
+
+  /**
+   * rmdir once empty. Right after the container's PID 1 is reaped the
+   * kernel may still count its exiting children for a moment (EBUSY): retry briefly.
+   */
+  remove(): void {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (existsSync(this.path)) rmdirSync(this.path);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 50) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// Host side of a hardened run on a plain rootfs directory: plan the layers,
+// make the devices cgroup, run chapter 03's container with our init stage,
+// and remove the cgroup afterwards.
+import { randomBytes } from 'node:crypto';
+import { extname } from '@hull/01-uts';
+import { type RootfsRunOptions, runInRootfs } from '@hull/03-chroot-proc';
+import { DeviceCgroup } from './devices.js';
+import { type SecurityFlags, planSecurity } from './plan.js';
+
+export interface HardenedRunOptions extends Omit<RootfsRunOptions, 'stage' | 'specExtra'> {
+  security: SecurityFlags;
+  /** Names the devices cgroup (hull/<id>); random by default. */
+  id?: string;
+  /** Where warnings go (default: stderr, as `hull: warning: ...`). */
+  warn?: (line: string) => void;
+}
+
+export async function runHardened(opts: HardenedRunOptions): Promise<number> {
+  const plan = planSecurity(opts.security);
+  const warn = opts.warn ?? ((line: string) => process.stderr.write(`hull: warning: ${line}\n`));
+  for (const w of plan.warnings) warn(w);
+  const id = opts.id ?? `sec-${randomBytes(6).toString('hex')}`;
+  const devices = plan.deviceCgroup ? DeviceCgroup.create(plan.deviceCgroup.mountPoint, id, plan.deviceCgroup.rules) : null;
+  try {
+    return await runInRootfs({
+      ...opts,
+      stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
+      specExtra: { security: plan.spec },
+      // Before the child is released: the init stage's own mknods already run under the allowlist.
+      beforeStart: async (pid) => {
+        devices?.add(pid);
+        await opts.beforeStart?.(pid);
+      },
+    });
+  } finally {
+    devices?.remove();
+  }
+}
