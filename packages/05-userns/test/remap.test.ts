@@ -1,7 +1,7 @@
 // Root-remapped containers, run as root: `--userns` maps container 0..65535
 // to host 100000..165535 (or what --uid-map/--gid-map say), and the rootfs is
 // seen through an idmapped mount.
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
