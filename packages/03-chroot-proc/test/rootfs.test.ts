@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import {
   randomHostname,
   randomToken,
   requireRoot,
+  run,
   runStep,
   type RunResult,
 } from '@hull/testkit';
@@ -60,6 +61,7 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
   beforeAll(() => {
     hostname = hostSnapshot().hostname;
     work = mkdtempSync(join(tmpdir(), 'hull-03-test-'));
+    chmodSync(work, 0o755); // a user namespace's root (another host uid) must reach the rootfs
     stepTmp = join(work, 'tmp');
     mkdirSync(stepTmp);
     rootfs = busyboxRootfs(join(work, 'busybox'));
@@ -203,6 +205,33 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
     expect(r.code).toBe(code);
   });
 
+  it('in a user namespace (mknod and sysfs refused): host device nodes are bound in, /sys is read-only all the way down', async () => {
+    const base = 100_000 + 65_536 * Math.floor(Math.random() * 16);
+    const token = randomToken();
+    const script = [
+      'cat /proc/self/uid_map',
+      `echo ${token} > /dev/null && wc -c < /dev/null`,
+      'head -c 8 /dev/urandom | wc -c',
+      "awk '$5 == \"/dev/null\" || $5 == \"/dev/urandom\" { print $5, $9 }' /proc/self/mountinfo",
+      "awk 'index($5, \"/sys\") == 1 && index($6, \"ro,\") != 1' /proc/self/mountinfo | wc -l",
+      `touch /sys/${token}`,
+    ].join('; ');
+    const r = await run('npx', ['tsx', 'packages/03-chroot-proc/test/fixtures/userns-run.ts', rootfs, String(base), '--', 'sh', '-c', script], {
+      env: { TMPDIR: stepTmp },
+    });
+    expect(r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual([
+      `0 ${base} 65536`,
+      '0',
+      '8',
+      '/dev/null devtmpfs', // the host's node, bind-mounted: mknod is never allowed in a user namespace
+      '/dev/urandom devtmpfs',
+      '0', // no writable mount under /sys, cgroups included
+      '',
+    ]);
+    expect(r.stderr).toContain(`touch: /sys/${token}: Read-only file system`);
+    expect(runDirsLeft()).toEqual([]);
+  });
+
   describe('errors: one line, docker exit codes, nothing left behind', () => {
     it('a rootfs that does not exist: 125', async () => {
       const missing = join(work, `no-such-${randomToken()}`);
@@ -249,20 +278,22 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
       expect(r.stderr.trim().split('\n')).toEqual(['hull: exec "/etc/passwd": permission denied: not an executable file']);
       expect(runDirsLeft()).toEqual([]);
     });
+  });
+});
 
-    it.each([
-      [['--', 'sh'], /missing --rootfs DIR/],
-      [['--rootfs', '/'], /missing CMD/],
-      [['--rootfs'], /--rootfs/],
-      [['--bogus', '--rootfs', '/', '--', 'sh'], /Unknown option '--bogus'/],
-      [['--rootfs', '/', '--hostname', 'a_b!', '--', 'sh'], /--hostname "a_b!" may hold only/],
-    ])('bad usage %j: exit 2 and one usage line', async (args, message) => {
-      const r = await step(args as string[]);
-      expect(r.code).toBe(2);
-      const lines = r.stderr.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(message as RegExp);
-      expect(lines[0]).toContain('usage: main.ts --rootfs DIR');
-    });
+describe('03-chroot-proc: bad usage', () => {
+  it.each([
+    [['--', 'sh'], /missing --rootfs DIR/],
+    [['--rootfs', '/'], /missing CMD/],
+    [['--rootfs'], /--rootfs/],
+    [['--bogus', '--rootfs', '/', '--', 'sh'], /Unknown option '--bogus'/],
+    [['--rootfs', '/', '--hostname', 'a_b!', '--', 'sh'], /--hostname "a_b!" may hold only/],
+  ])('bad usage %j: exit 2 and one usage line', async (args, message) => {
+    const r = await runStep(CHAPTER, args as string[]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message as RegExp);
+    expect(lines[0]).toContain('usage: main.ts --rootfs DIR');
   });
 });
