@@ -2,11 +2,12 @@
 // namespace created in the SAME clone as the others, so it owns them (a
 // namespace belongs to the user namespace its creator was in at creation).
 import { lstatSync, statSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ContainerError, extname } from '@hull/01-uts';
 import { type BindMount, checkRootfs, runInRootfs } from '@hull/03-chroot-proc';
 import { SyscallError } from '@hull/sys';
-import type { IdMapEntry } from './idmap.js';
+import { type IdMapEntry, toHost } from './idmap.js';
 import { IdmappedRootfs } from './idmapped.js';
 import type { Caller } from './subordinate.js';
 import { currentCaller, planUserNamespace, type UserNamespacePlan, userNamespaceProblem, writeIdMaps } from './userns.js';
@@ -47,6 +48,8 @@ export async function runInUserns(opts: UsernsRunOptions): Promise<number> {
   const problem = userNamespaceProblem(rootless);
   if (problem) throw new ContainerError(problem);
 
+  if (!rootless) checkStageReadable(fileURLToPath(stage), toHost(plan.uidMap, 0)!, toHost(plan.gidMap, 0)!);
+
   // Root: the rootfs is seen through the container's maps (idmapped.ts).
   // Rootless: no idmap is possible (it needs CAP_SYS_ADMIN over the
   // filesystem), so the files show their host owners through our map: the
@@ -74,6 +77,29 @@ export async function runInUserns(opts: UsernsRunOptions): Promise<number> {
   } finally {
     idmapped?.release();
   }
+}
+
+/**
+ * The init stage is a Node process that runs as the container's root, which
+ * is host uid 100000, not root: it must be able to read our sources. A repo
+ * cloned into /root (mode 0700) is not, and Node would die with a stack
+ * trace before it could report anything. Say so instead.
+ */
+export function checkStageReadable(file: string, uid: number, gid: number): void {
+  const can = (path: string, bit: number): boolean => {
+    const st = statSync(path);
+    const shift = st.uid === uid ? 6 : st.gid === gid ? 3 : 0;
+    return ((st.mode >> shift) & bit) !== 0;
+  };
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if (!can(dir, 0o1)) {
+      throw new ContainerError(
+        `the container's root (host uid ${uid}) cannot reach our init stage: ${dir} is mode ${(statSync(dir).mode & 0o777).toString(8)}; put the repository where others can read it (chmod o+rx ${dir}, or clone it under /opt)`,
+      );
+    }
+    if (dir === dirname(dir)) break;
+  }
+  if (!can(file, 0o4)) throw new ContainerError(`the container's root (host uid ${uid}) cannot read our init stage ${file}`);
 }
 
 function hooks(opts: UsernsRunOptions): Pick<UsernsRunOptions, 'beforeStart' | 'onStart'> {

@@ -1,6 +1,6 @@
 // Unit tests of the map rules, without root: the black-box tests are in
 // remap.test.ts and rootless.test.ts.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
@@ -14,6 +14,7 @@ import {
   planUserNamespace,
   rootlessDefaultMap,
   toHost,
+  checkStageReadable,
   userNamespaceProblem,
   validateIdMap,
 } from '../src/index.js';
@@ -154,5 +155,22 @@ describe('userNamespaceProblem', () => {
     const ubuntu = fakeProc({ 'kernel/apparmor_restrict_unprivileged_userns': '1' });
     expect(userNamespaceProblem(true, ubuntu)).toMatch(/AppArmor/);
     expect(userNamespaceProblem(true, fakeProc({ 'user/max_user_namespaces': '1000' }))).toBeUndefined();
+  });
+});
+
+describe('checkStageReadable', () => {
+  it("refuses a repository the container's root cannot reach (a clone in /root, mode 0700)", () => {
+    const repo = mkdtempSync(join(tmp, 'repo-'));
+    mkdirSync(join(repo, 'src'));
+    const init = join(repo, 'src/init.ts');
+    writeFileSync(init, '');
+    chmodSync(init, 0o644);
+    chmodSync(repo, 0o700);
+    chmodSync(tmp, 0o755);
+    expect(() => checkStageReadable(init, 100000, 100000)).toThrow(`the container's root (host uid 100000) cannot reach our init stage: ${repo} is mode 700`);
+    chmodSync(repo, 0o755);
+    expect(() => checkStageReadable(init, 100000, 100000)).not.toThrow();
+    chmodSync(init, 0o600);
+    expect(() => checkStageReadable(init, 100000, 100000)).toThrow(/cannot read our init stage/);
   });
 });
