@@ -15,8 +15,11 @@ export interface IdMapEntry {
 
 export type IdKind = 'uid' | 'gid';
 
-/** ids are u32, and (u32)-1 means "no id" to every syscall: so a range ends at 2^32 at most. */
-export const ID_LIMIT = 2 ** 32;
+/**
+ * ids are u32, and (u32)-1 means "no id" to every syscall, so the kernel
+ * refuses a range that reaches it: the last mappable id is 2^32 - 2.
+ */
+export const ID_LIMIT = 2 ** 32 - 1;
 /** The kernel accepts at most 340 lines per map (Linux 4.15+; 5 before). */
 export const MAX_MAP_LINES = 340;
 
@@ -39,7 +42,7 @@ export function parseIdMapEntry(text: string, kind: IdKind): IdMapEntry {
     ['host', hostId],
   ] as const) {
     if (start + size > ID_LIMIT) {
-      throw new UsageError(`--${kind}-map ${text}: ${what} ${kind}s ${start}..${start + size - 1} go past ${ID_LIMIT - 2}, the largest ${kind}`);
+      throw new UsageError(`--${kind}-map ${text}: ${what} ${kind}s ${start}..${start + size - 1} go past ${ID_LIMIT - 1}, the largest ${kind}`);
     }
   }
   return entry;

@@ -33,15 +33,16 @@ describe('parseIdMapEntry', () => {
     ['a:b:c', /expected CONTAINER:HOST:COUNT/],
     ['0:-1:5', /expected CONTAINER:HOST:COUNT/],
     ['0:100000:0', /COUNT must be at least 1/],
-    ['0:4294967295:2', /host uids 4294967295..4294967296 go past/],
+    ['0:4294967295:2', /host uids 4294967295..4294967296 go past 4294967294/],
+    ['0:4294967295:1', /host uids 4294967295..4294967295 go past 4294967294/],
     ['4294967000:0:1000', /container uids/],
   ])('refuses %s', (text, message) => {
     expect(() => parseIdMapEntry(text, 'uid')).toThrow(UsageError);
     expect(() => parseIdMapEntry(text, 'uid')).toThrow(message);
   });
 
-  it('accepts the largest range that ends at 2^32', () => {
-    expect(parseIdMapEntry('0:4294967295:1', 'gid').hostId).toBe(4294967295);
+  it('accepts a range that ends at 2^32 - 2, the largest id', () => {
+    expect(parseIdMapEntry('0:4294967294:1', 'gid').hostId).toBe(4294967294);
   });
 });
 
