@@ -2,13 +2,13 @@
 // opaque dir across layers, gzip/zstd/plain layers. The flattened result must
 // match `umoci unpack` of the same OCI layout (the oracle), and the overlay-mode
 // layers, mounted as overlayfs lowerdirs, must show the same tree.
-import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lgetxattr } from '@hull/sys';
+import { lgetxattr, lsetxattr } from '@hull/sys';
 import { buildImage, compress, descendants, randomToken, requireRoot, run, tarOf, writeOciLayout, type BuiltImage, type BuiltLayer, type LayerEntry } from '@hull/testkit';
 import { decompressor, extractLayer } from '../src/extract/index.js';
 
@@ -230,6 +230,28 @@ describe.skipIf(!requireRoot('07-oci-pull extract'))('07-oci-pull: extracting la
       const u = await run('umount', [merged]);
       expect(u.code).toBe(0);
     }
+  });
+
+  it('restores binary xattrs byte for byte, security.capability included, from a GNU tar layer', async () => {
+    const src = mkdtempSync(join(work, 'xattr-src-'));
+    writeFileSync(join(src, 'ping'), token);
+    // vfs_cap_data revision 2, effective: permitted = CAP_NET_RAW (13), as `setcap cap_net_raw+ep` writes it.
+    const cap = Buffer.alloc(20);
+    cap.writeUInt32LE(0x02000001, 0);
+    cap.writeUInt32LE(1 << 13, 4);
+    lsetxattr(join(src, 'ping'), 'security.capability', cap);
+    const bytes = Buffer.concat([Buffer.from([0xff, 0x00, 0x80, 0xc3]), randomBytes(12)]);
+    mkdirSync(join(src, 'dir'));
+    lsetxattr(join(src, 'dir'), 'user.blob', bytes);
+    symlinkSync('ping', join(src, 'link'));
+    const tar = await run('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-C', src, '-cf', join(work, 'xattrs.tar'), '.']);
+    expect(tar.code).toBe(0);
+    const dir = mkdtempSync(join(work, 'xattr-dst-'));
+    const r = await extractLayer(Readable.from([readFileSync(join(work, 'xattrs.tar'))]), dir, { mode: 'flatten' });
+    expect(r.warnings).toEqual([]);
+    expect(lgetxattr(join(dir, 'ping'), 'security.capability')).toEqual(cap);
+    expect(lgetxattr(join(dir, 'dir'), 'user.blob')).toEqual(bytes);
+    expect(readFileSync(join(dir, 'ping'), 'utf8')).toBe(token);
   });
 
   it('decompresses by media type, and refuses a truncated zstd layer', async () => {

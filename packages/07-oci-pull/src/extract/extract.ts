@@ -51,6 +51,7 @@ import {
   utimensat,
 } from '@hull/sys';
 import { entryComponents, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './paths.js';
+import { PaxXattrScanner } from './pax.js';
 
 export type ExtractMode = 'overlay' | 'flatten';
 
@@ -184,18 +185,18 @@ function procPath(dirFd: number, name?: string): string {
   return name === undefined ? `/proc/self/fd/${dirFd}` : `/proc/self/fd/${dirFd}/${name}`;
 }
 
-/** The xattrs a PAX header carries: SCHILY.xattr.NAME (GNU tar, docker) and LIBARCHIVE.xattr.NAME (base64). */
-function paxXattrs(pax: Record<string, string> | undefined): { name: string; value: Buffer | null }[] {
-  if (!pax) return [];
-  const out: { name: string; value: Buffer | null }[] = [];
-  for (const [key, value] of Object.entries(pax)) {
-    if (key.startsWith('SCHILY.xattr.')) {
-      // tar-stream decodes PAX records as UTF-8: a binary value (security.capability)
-      // comes back with U+FFFD in it and cannot be restored byte for byte.
-      out.push({ name: key.slice('SCHILY.xattr.'.length), value: value.includes('\ufffd') ? null : Buffer.from(value, 'utf8') });
-    } else if (key.startsWith('LIBARCHIVE.xattr.')) {
-      out.push({ name: decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length)), value: Buffer.from(value, 'base64') });
-    }
+/** Each xattr by name; null when its value could not be kept byte for byte. */
+type Xattrs = Map<string, Buffer | null>;
+
+/**
+ * The xattrs of tar-stream's own (UTF-8 decoded) PAX records: the fallback
+ * when the raw scanner and tar-stream disagree about which entry this is.
+ */
+function decodedXattrs(pax: Record<string, string> | undefined): Xattrs {
+  const out: Xattrs = new Map();
+  for (const [key, value] of Object.entries(pax ?? {})) {
+    // A binary value (security.capability) comes back with U+FFFD in it.
+    if (key.startsWith('SCHILY.xattr.')) out.set(key.slice('SCHILY.xattr.'.length), value.includes('\ufffd') ? null : Buffer.from(value, 'utf8'));
   }
   return out;
 }
@@ -234,7 +235,7 @@ class LayerExtraction {
     this.warnings.push(message);
   }
 
-  async entry(header: TarHeader, body: Readable): Promise<void> {
+  async entry(header: TarHeader, body: Readable, xattrs: Xattrs): Promise<void> {
     this.entries++;
     const name = header.name;
     const split = entryComponents(name);
@@ -264,15 +265,15 @@ class LayerExtraction {
       switch (header.type) {
         case 'directory':
           body.resume();
-          this.directory(parentFd, parts, header);
+          this.directory(parentFd, parts, header, xattrs);
           break;
         case 'file':
         case 'contiguous-file':
-          await this.file(parentFd, base!, header, body);
+          await this.file(parentFd, base!, header, body, xattrs);
           break;
         case 'symlink':
           body.resume();
-          this.symlink(parentFd, base!, header);
+          this.symlink(parentFd, base!, header, xattrs);
           break;
         case 'link':
           body.resume();
@@ -282,7 +283,7 @@ class LayerExtraction {
         case 'block-device':
         case 'fifo':
           body.resume();
-          this.node(parentFd, base!, header);
+          this.node(parentFd, base!, header, xattrs);
           break;
         default:
           body.resume();
@@ -320,13 +321,12 @@ class LayerExtraction {
     return existing;
   }
 
-  private directory(parentFd: number, parts: string[], header: TarHeader): void {
+  private directory(parentFd: number, parts: string[], header: TarHeader, xattrs: Xattrs): void {
     const base = parts[parts.length - 1]!;
     if (!this.clear(parentFd, base, true)) mkdirat(parentFd, base, 0o700);
     this.ownAt(parentFd, base, header);
     // Open it to set xattrs on a real fd; O_NOFOLLOW because we just made it a directory.
-    const xattrs = paxXattrs(header.pax);
-    if (xattrs.length) {
+    if (xattrs.size) {
       const fd = openat(parentFd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       try {
         this.xattrs(parts.join('/'), xattrs, (n, v) => fsetxattr(fd, n, v));
@@ -337,7 +337,7 @@ class LayerExtraction {
     this.dirs.set(parts.join('/'), { parts, mode: header.mode ?? 0o755, mtime: header.mtime ?? new Date() });
   }
 
-  private async file(parentFd: number, base: string, header: TarHeader, body: Readable): Promise<void> {
+  private async file(parentFd: number, base: string, header: TarHeader, body: Readable, xattrs: Xattrs): Promise<void> {
     this.clear(parentFd, base, false);
     // O_EXCL|O_NOFOLLOW: we write only into a file we have just created ourselves.
     const fd = openat(parentFd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600);
@@ -349,21 +349,21 @@ class LayerExtraction {
       else this.warnNotRoot();
       // After chown: chown clears setuid/setgid.
       fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
-      this.xattrs(header.name, paxXattrs(header.pax), (n, v) => fsetxattr(fd, n, v));
+      this.xattrs(header.name, xattrs, (n, v) => fsetxattr(fd, n, v));
     } finally {
       close(fd);
     }
     this.mtimeAt(parentFd, base, header);
   }
 
-  private symlink(parentFd: number, base: string, header: TarHeader): void {
+  private symlink(parentFd: number, base: string, header: TarHeader, xattrs: Xattrs): void {
     this.clear(parentFd, base, false);
     // Stored as-is, absolute or not: it is the container's business. We never
     // follow it: later lookups are RESOLVE_IN_ROOT, last components NOFOLLOW.
     symlinkat(header.linkname ?? '', parentFd, base);
     if (this.root) fchownat(parentFd, base, header.uid ?? 0, header.gid ?? 0, AT_SYMLINK_NOFOLLOW);
     else this.warnNotRoot();
-    this.xattrs(header.name, paxXattrs(header.pax), (n, v) => lsetxattr(procPath(parentFd, base), n, v));
+    this.xattrs(header.name, xattrs, (n, v) => lsetxattr(procPath(parentFd, base), n, v));
     this.mtimeAt(parentFd, base, header);
   }
 
@@ -402,7 +402,7 @@ class LayerExtraction {
     }
   }
 
-  private node(parentFd: number, base: string, header: TarHeader): void {
+  private node(parentFd: number, base: string, header: TarHeader, xattrs: Xattrs): void {
     const type = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
     if (type !== S_IFIFO && !this.root) {
       this.warnOnce('devices', 'not root: device nodes were skipped (mknod needs CAP_MKNOD)');
@@ -413,7 +413,7 @@ class LayerExtraction {
     mknodat(parentFd, base, type | perm, makedev(header.devmajor ?? 0, header.devminor ?? 0));
     this.ownAt(parentFd, base, header);
     fchmodat(parentFd, base, perm, AT_SYMLINK_NOFOLLOW); // mknodat obeys the umask; chown cleared setuid
-    this.xattrs(header.name, paxXattrs(header.pax), (n, v) => lsetxattr(procPath(parentFd, base), n, v));
+    this.xattrs(header.name, xattrs, (n, v) => lsetxattr(procPath(parentFd, base), n, v));
     this.mtimeAt(parentFd, base, header);
   }
 
@@ -492,10 +492,10 @@ class LayerExtraction {
     utimensat(parentFd, base, mtime, mtime, AT_SYMLINK_NOFOLLOW);
   }
 
-  private xattrs(path: string, xattrs: { name: string; value: Buffer | null }[], set: (name: string, value: Buffer) => void): void {
-    for (const { name, value } of xattrs) {
+  private xattrs(path: string, xattrs: Xattrs, set: (name: string, value: Buffer) => void): void {
+    for (const [name, value] of xattrs) {
       if (value === null) {
-        this.warnOnce(`xattr-binary:${name}`, `skipped xattr ${name} (first on ${JSON.stringify(path)}): its value is not UTF-8, which our tar parser cannot keep`);
+        this.warnOnce(`xattr-binary:${name}`, `skipped xattr ${name} (first on ${JSON.stringify(path)}): its value is not UTF-8, which tar-stream cannot keep`);
         continue;
       }
       try {
@@ -537,15 +537,29 @@ class LayerExtraction {
 export async function extractLayer(tar: Readable, target: string, opts: ExtractOptions): Promise<ExtractResult> {
   const layer = new LayerExtraction(target, opts.mode);
   const parser = tarExtract();
+  const scanner = new PaxXattrScanner();
   const onSourceError = (err: Error): void => void parser.destroy(err);
   tar.on('error', onSourceError);
-  tar.pipe(parser);
+  tar.pipe(scanner).pipe(parser);
   try {
-    for await (const entry of parser) await layer.entry(entry.header, entry);
+    let index = 0;
+    for await (const entry of parser) {
+      const header: TarHeader = entry.header;
+      // The scanner is upstream of the parser, so it has always seen this entry's header.
+      const raw = scanner.entries[index++];
+      let xattrs: Xattrs;
+      if (raw?.name === header.name) xattrs = raw.xattrs;
+      else {
+        layer.warnOnce('pax-scanner', `PAX scanner out of step at ${JSON.stringify(header.name)}: binary xattrs may be lost`);
+        xattrs = decodedXattrs(header.pax);
+      }
+      await layer.entry(header, entry, xattrs);
+    }
     layer.finish();
     return { entries: layer.entries, warnings: layer.warnings };
   } catch (err) {
-    tar.unpipe(parser);
+    tar.unpipe(scanner);
+    scanner.unpipe(parser);
     tar.destroy();
     if (err instanceof ContainerError || err instanceof SyscallError) throw err;
     throw new ContainerError(`layer is not a valid tar: ${err instanceof Error ? err.message : String(err)}`);
