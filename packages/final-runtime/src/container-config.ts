@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ContainerError } from '@hull/01-uts';
 import { hostnameProblem } from '@hull/01-uts';
+import { DEFAULT_PATH } from '@hull/03-chroot-proc';
 
 /** The parts of an OCI image config (`config` object) that decide how the container runs. */
 export interface ImageRunConfig {
@@ -27,8 +28,6 @@ export interface RunFlags {
   hostname?: string;
   tty: boolean;
 }
-
-export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function commandOf(image: ImageRunConfig, flags: RunFlags): string[] {
   const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint === '' ? [] : [flags.entrypoint]) : (image.Entrypoint ?? []);
@@ -72,7 +71,7 @@ export function mergeEnv(...lists: string[][]): string[] {
 export function environmentOf(image: ImageRunConfig, flags: RunFlags, hostname: string): string[] {
   const fromFiles = flags.envFiles.flatMap((f) => readEnvFile(f).flatMap((e) => envEntry(e, f) ?? []));
   const fromFlags = flags.env.flatMap((e) => envEntry(e, '-e') ?? []);
-  const defaults = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(flags.tty ? ['TERM=xterm'] : [])];
+  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(flags.tty ? ['TERM=xterm'] : [])];
   // The image's PATH beats our default; the user's beats both.
   return mergeEnv(defaults, image.Env ?? [], fromFiles, fromFlags);
 }

@@ -4,4 +4,3 @@ export * from './args.js';
 export * from './container-config.js';
 export * from './names.js';
 export * from './store.js';
-export * from './user.js';

@@ -9,12 +9,12 @@ import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError, extname, runContainer } from '@hull/01-uts';
 import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf, ROOTFS_NAMESPACES } from '@hull/03-chroot-proc';
+import { resolveUser } from '@hull/07-oci-pull';
 import type { Namespace } from '@hull/sys';
 import { mergeEnv } from './container-config.js';
 import type { HullSpec } from './init.js';
 import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
 import { type ContainerConfig, containerDir, hullRoot, processStartTime, removeContainerDir, updateState } from './store.js';
-import { resolveUser } from './user.js';
 
 export interface Started {
   pid: number;

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import {
   busyboxImage,
+  type HostSnapshot,
+  leftovers,
   busyboxRootfs,
   type ImageConfigSpec,
   type LayerSpec,
@@ -28,8 +30,14 @@ export function requireBuild(): void {
 export class HullRoot {
   readonly dir = mkdtempSync(join(tmpdir(), 'hull-final-'));
 
-  hull(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run('node', [BIN, ...args], { timeoutMs: 120_000, ...opts, env: { HULL_ROOT: this.dir, ...opts.env } });
+  /** Every container id this root ever held, for the leftover check. */
+  readonly seenIds: string[] = [];
+
+  async hull(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const r = await run('node', [BIN, ...args], { timeoutMs: 120_000, ...opts, env: { HULL_ROOT: this.dir, ...opts.env } });
+    for (const id of this.containers()) if (!this.seenIds.includes(id)) this.seenIds.push(id);
+    for (const m of r.stdout.match(/\b[0-9a-f]{64}\b/g) ?? []) if (!this.seenIds.includes(m)) this.seenIds.push(m);
+    return r;
   }
 
   start(args: readonly string[], opts: RunOptions = {}) {
@@ -60,6 +68,22 @@ export class HullRoot {
   dispose(): void {
     if (this.mounts().length === 0) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The leftover check for what this file could have made: other packages'
+ * tests run at the same time and create their own hull* links and netns, so
+ * only entries naming our root or one of our containers count.
+ */
+export function ownLeftovers(before: HostSnapshot, root: HullRoot): Partial<Record<keyof HostSnapshot, string[]>> {
+  const diff = leftovers(before);
+  const ours = (entry: string) => entry.includes(root.dir) || root.seenIds.some((id) => entry.includes(id.slice(0, 12)));
+  const out: Partial<Record<keyof HostSnapshot, string[]>> = {};
+  for (const [key, list] of Object.entries(diff) as [keyof HostSnapshot, string[]][]) {
+    const mine = key === 'hostname' ? list : list.filter(ours);
+    if (mine.length) out[key] = mine;
+  }
+  return out;
 }
 
 export function registryHost(): string {
