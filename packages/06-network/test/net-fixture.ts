@@ -131,9 +131,10 @@ export function readFrom(host: string, port: number, timeoutMs = 3000): Promise<
   });
 }
 
-/** A shell loop for the container: run CMD until it prints something, at most 50 times. */
+/** A shell loop for the container: run CMD until it prints something, at most 100 times (20 s). */
 export function retryInContainer(cmd: string): string {
-  return `i=0; until OUT=$(${cmd}) && [ -n "$OUT" ]; do i=$((i+1)); [ $i -ge 50 ] && exit 99; sleep 0.2; done; echo "$OUT"`;
+  // Failed attempts (connection refused while the server starts) are not errors: keep them off stderr.
+  return `i=0; until OUT=$( (${cmd}) 2>/dev/null) && [ -n "$OUT" ]; do i=$((i+1)); [ $i -ge 100 ] && exit 99; sleep 0.2; done; echo "$OUT"`;
 }
 
 export interface Scope {
