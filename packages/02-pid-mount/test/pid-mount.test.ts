@@ -92,6 +92,15 @@ describe.skipIf(!requireRoot(CHAPTER))('02-pid-mount: PID and mount namespaces',
     expect(r.code).toBe(0);
   });
 
+  it("still reads the host's /proc: /proc/self is a host pid, not 1 (chapter 03 mounts a new /proc)", async () => {
+    // procfs shows the PID namespace of whoever mounted it, and this /proc was mounted by the host.
+    const r = await runStep(CHAPTER, ['--', 'sh', '-c', 'echo $$; readlink /proc/self']);
+    const [pid, self] = r.stdout.trim().split('\n').map(Number);
+    expect(pid).toBe(1);
+    expect(self).toBeGreaterThan(1);
+    expect(r.code).toBe(0);
+  });
+
   it("exits with CMD's status, and keeps chapter 01's hostname", async () => {
     const name = randomHostname();
     const code = randomExitCode();

@@ -92,6 +92,29 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
     }
   });
 
+  describe('chroot alone can be escaped; pivot_root in a new PID namespace cannot', () => {
+    let marker: string;
+    beforeAll(() => {
+      marker = `/hull-marker-${randomToken()}`;
+      writeFileSync(marker, `host ${marker}\n`);
+    });
+    afterAll(() => rmSync(marker, { force: true }));
+
+    it("WRONG: in a chroot, root mounts /proc and walks out through its parent's /proc/PID/root", async () => {
+      // unshare --mount only keeps this proc mount off the host's table; it does not stop the escape.
+      const r = await run('unshare', ['--mount', 'chroot', rootfs, '/bin/sh', '-c', `mount -t proc proc /proc && cat /proc/$PPID/root${marker}`]);
+      expect(r.stdout).toBe(`host ${marker}\n`);
+      expect(r.code).toBe(0);
+    });
+
+    it('RIGHT: in the container, /proc/1 is CMD and its root is the rootfs', async () => {
+      // PID 1's parent is outside the namespace: the kernel shows it as 0, and no /proc entry leads to it.
+      const r = await inRootfs(['sh', '-c', `echo $PPID; cat /proc/1/root${marker}; ls /proc/1/root/`]);
+      expect(r.stderr).toBe(`cat: can't open '/proc/1/root${marker}': No such file or directory\n`);
+      expect(r.stdout.trim().split('\n')).toEqual(['0', ...rootfsListing]);
+    });
+  });
+
   it('has exactly its own mounts: the old root is detached, not just hidden', async () => {
     const r = await inRootfs(['cat', '/proc/self/mountinfo']);
     expect(r.code).toBe(0);
