@@ -3,13 +3,13 @@
 // match `umoci unpack` of the same OCI layout (the oracle), and the overlay-mode
 // layers, mounted as overlayfs lowerdirs, must show the same tree.
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lgetxattr, lsetxattr } from '@hull/sys';
-import { buildImage, compress, descendants, randomToken, requireRoot, run, tarOf, writeOciLayout, type BuiltImage, type BuiltLayer, type LayerEntry } from '@hull/testkit';
+import { buildImage, compress, descendants, randomToken, repoRoot, requireRoot, run, tarOf, writeOciLayout, type BuiltImage, type BuiltLayer, type LayerEntry } from '@hull/testkit';
 import { decompressor, extractLayer } from '../src/extract/index.js';
 
 interface TreeNode {
@@ -252,6 +252,57 @@ describe.skipIf(!requireRoot('07-oci-pull extract'))('07-oci-pull: extracting la
     expect(lgetxattr(join(dir, 'ping'), 'security.capability')).toEqual(cap);
     expect(lgetxattr(join(dir, 'dir'), 'user.blob')).toEqual(bytes);
     expect(readFileSync(join(dir, 'ping'), 'utf8')).toBe(token);
+  });
+
+  it('as non-root: extracts what it can (own uid, FIFOs, whiteouts, user.overlay.opaque), skips devices, warns once each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hull-extract-nonroot-'));
+    try {
+      chmodSync(dir, 0o755);
+      const tarPath = join(dir, 'layer.tar');
+      writeFileSync(
+        tarPath,
+        await tarOf([
+          { path: 'a', content: token, uid: 0, gid: 0, mode: 0o4755 },
+          { path: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 },
+          { path: 'dev/loop0', type: 'block-device', devmajor: 7, devminor: 0 },
+          { path: 'fifo', type: 'fifo', mode: 0o640 },
+          { path: 'o/.wh..wh..opq', content: '' },
+          { path: '.wh.gone', content: '' },
+          // Read-only for its owner: its mode is applied last, or writing ro/file would fail.
+          { path: 'ro/', type: 'directory', mode: 0o555 },
+          { path: 'ro/file', content: token, uid: 1000 },
+        ]),
+      );
+      const target = join(dir, 'target');
+      mkdirSync(target);
+      chownSync(target, 65534, 65534);
+      const script = `(async () => {
+        const { createReadStream } = await import('node:fs');
+        const { extractLayer } = await import('./src/extract/index.ts');
+        const r = await extractLayer(createReadStream(process.argv[1]), process.argv[2], { mode: 'overlay' });
+        process.stdout.write(JSON.stringify(r));
+      })().catch((e) => { process.stderr.write(e.message); process.exit(1); });`;
+      const tsx = join(repoRoot, 'node_modules/.bin/tsx');
+      const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', tsx, '--eval', script, tarPath, target], {
+        cwd: join(repoRoot, 'packages/07-oci-pull'),
+        env: { HOME: dir },
+      });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(r.stdout)).toEqual({
+        entries: 8,
+        warnings: ["not root: files keep uid 65534 instead of the layer's owners", 'not root: device nodes were skipped (mknod needs CAP_MKNOD)'],
+      });
+      const tree = treeOf(target);
+      expect(tree['a']).toMatchObject({ type: 'file', mode: '4755', uid: 65534 });
+      expect(tree['ro/file']).toMatchObject({ type: 'file', uid: 65534 });
+      expect(tree['ro']).toMatchObject({ type: 'dir', mode: '555' });
+      expect(tree['fifo']).toMatchObject({ type: 'fifo', mode: '640', uid: 65534 });
+      expect(tree['gone']).toMatchObject({ type: 'char', rdev: 0 });
+      expect(readdirSync(join(target, 'dev'))).toEqual([]);
+      expect(lgetxattr(join(target, 'o'), 'user.overlay.opaque')?.toString()).toBe('y');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('decompresses by media type, and refuses a truncated zstd layer', async () => {
