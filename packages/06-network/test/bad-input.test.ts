@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxRootfs, collect, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { randomInt } from 'node:crypto';
-import { bridgeExists, leftoversOf, makeTestNet, removeRoot, runNet, type Scope, scopeBefore, sh, startNet, type TestNet } from './net-fixture.js';
+import { bridgeExists, freeSubnetBase, leftoversOf, makeTestNet, removeRoot, runNet, type Scope, scopeBefore, sh, startNet, type TestNet } from './net-fixture.js';
 
 function leaseFiles(net: TestNet): string[] {
   const dir = join(net.root, 'network');
@@ -60,6 +60,25 @@ describe.skipIf(!requireRoot('06-network bad input'))('06-network: bad input and
     const r = await runNet(net, rootfs, ['--', 'true'], { env: { HULL_SUBNET: '10.77.0.1/24' } });
     expect(r.code).toBe(125);
     expect(r.stderr.trim()).toBe('hull: HULL_SUBNET: subnet 10.77.0.1/24: host bits are set (did you mean 10.77.0.0/24?)');
+  });
+
+  it("refuses a subnet the host already routes, and leaves that route alone", async () => {
+    // A route of our own to collide with: a veth pair with an address in a free subnet.
+    const link = `${net.bridge}d`;
+    const base = freeSubnetBase([net.base]);
+    sh('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`]);
+    try {
+      sh('ip', ['addr', 'add', `${base}.1/24`, 'dev', link]);
+      sh('ip', ['link', 'set', `${link}p`, 'up']);
+      sh('ip', ['link', 'set', link, 'up']);
+      const r = await runNet(net, rootfs, ['--', 'true'], { env: { HULL_SUBNET: `${base}.0/25` } });
+      expect(r.code).toBe(125);
+      expect(r.stderr.trim()).toBe(`hull: subnet ${base}.0/25 overlaps the host's route to ${base}.0/24 on ${link} (set HULL_SUBNET)`);
+      expect(bridgeExists(net)).toBe(false);
+      expect(sh('ip', ['route', 'show', 'dev', link])).toContain(`${base}.0/24`);
+    } finally {
+      sh('ip', ['link', 'del', link]);
+    }
   });
 
   it('cleans up the network when the command cannot run (127)', async () => {
