@@ -171,4 +171,18 @@ describe.skipIf(!requireRoot('final-runtime lifecycle'))('hull run -d and the li
     expect(missing.code).toBe(1);
     await root.hull(['rm', '-f', name]);
   });
+
+  it('20 run -d at once: all start, with unique generated names, under one supervisor', async () => {
+    const runs = await Promise.all(Array.from({ length: 20 }, () => root.hull(['run', '-d', image])));
+    expect(runs.map((r) => r.code)).toEqual(Array(20).fill(0));
+    const ids = runs.map((r) => r.stdout.trim());
+    const rows = (await ps(false)).filter((x) => ids.includes(x.Id));
+    expect(rows).toHaveLength(20);
+    expect(new Set(rows.map((x) => x.Names)).size).toBe(20);
+    const supervisor = root.supervisorPid()!;
+    expect(rows.every((x) => parentOf(x.Pid) === supervisor)).toBe(true);
+    const rm = await root.hull(['rm', '-f', ...ids]);
+    expect(rm.code).toBe(0);
+    expect(rows.some((x) => alive(x.Pid))).toBe(false);
+  });
 });

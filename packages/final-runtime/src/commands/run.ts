@@ -70,13 +70,13 @@ function networkOf(value: string | undefined): ContainerConfig['network'] {
 }
 
 /** Take the name and write the container's files, all under the store lock, so two runs never share a name. */
-function create(config: ContainerConfig, root: string): void {
+function create(config: ContainerConfig, root: string, nameGiven: boolean): void {
   withStoreLock(() => {
-    for (const id of containerIds(root)) {
-      const other = readConfig(id, root);
-      if (other.name === config.name)
-        throw new ContainerError(`the container name "${config.name}" is already in use by container ${other.id.slice(0, 12)}: remove it or pick another name`);
-    }
+    const taken = new Map(containerIds(root).map((id) => [readConfig(id, root).name, id]));
+    // A generated name that happens to be taken is simply drawn again.
+    while (!nameGiven && taken.has(config.name)) config.name = randomName();
+    const other = taken.get(config.name);
+    if (other) throw new ContainerError(`the container name "${config.name}" is already in use by container ${other.slice(0, 12)}: remove it or pick another name`);
     mkdirSync(containerDir(config.id, root), { recursive: true, mode: 0o700 });
     writeState(config.id, newState(), root);
     writeConfig(config, root);
@@ -130,7 +130,7 @@ export async function run(args: string[]): Promise<number> {
     network,
     lowerdirs: image.lowerdirs,
   };
-  create(config, root);
+  create(config, root, name !== undefined);
 
   if (detach) {
     await startDetached(root, id);
