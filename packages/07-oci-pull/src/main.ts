@@ -2,18 +2,25 @@
 //   npx tsx packages/07-oci-pull/src/main.ts pull REF [--dest DIR] [--platform os/arch[/variant]]
 //   sudo npx tsx packages/07-oci-pull/src/main.ts run REF [-- CMD [ARGS...]]
 import { parseArgs } from 'node:util';
-import { runMain, UsageError } from '@hull/01-uts';
+import { hostnameProblem, runMain, UsageError } from '@hull/01-uts';
+import { parseLimits } from '@hull/04-cgroups';
+import { NET_MODES, type NetMode } from '@hull/06-network';
 import { createProgress } from './progress.js';
 import { flatten, pull } from './pull.js';
 import { runImage } from './run.js';
 import { Store } from './store.js';
 
-const USAGE = 'main.ts pull REF [--dest DIR] [--platform os/arch[/variant]] | main.ts run [--platform P] [--hostname NAME] REF [-- CMD [ARGS...]]';
+const USAGE =
+  'main.ts pull REF [--dest DIR] [--platform os/arch[/variant]] | main.ts run [--platform P] [--hostname NAME] [--net bridge|none|host] [--pids-max N] [--memory SIZE] [--cpus N] REF [-- CMD [ARGS...]]';
 
 const FLAGS = {
   dest: { type: 'string' },
   platform: { type: 'string' },
   hostname: { type: 'string' },
+  net: { type: 'string' },
+  'pids-max': { type: 'string' },
+  memory: { type: 'string' },
+  cpus: { type: 'string' },
   'insecure-registry': { type: 'string', multiple: true },
 } as const;
 
@@ -38,7 +45,9 @@ await runMain(USAGE, async () => {
 
   if (verb === 'pull') {
     if (extra.length || dash >= 0) throw new UsageError(`pull takes one REF, not ${JSON.stringify([...extra, ...rest.slice(dash + 1)].join(' '))}`);
-    if (values.hostname !== undefined) throw new UsageError('--hostname belongs to run');
+    for (const flag of ['hostname', 'net', 'pids-max', 'memory', 'cpus'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to run`);
+    }
     const image = await pull({ ref, insecure, store, progress, ...(values.platform ? { platform: values.platform } : {}) });
     progress.stop();
     progress.line(`Digest: ${image.record.digest}`);
@@ -52,5 +61,22 @@ await runMain(USAGE, async () => {
 
   if (values.dest !== undefined) throw new UsageError('--dest belongs to pull');
   const command = dash >= 0 ? rest.slice(dash + 1) : extra;
-  return runImage({ ref, command, insecure, store, progress, ...(values.platform ? { platform: values.platform } : {}), ...(values.hostname ? { hostname: values.hostname } : {}) });
+  const net = values.net ?? 'bridge';
+  if (!(NET_MODES as readonly string[]).includes(net)) throw new UsageError(`--net ${JSON.stringify(net)}: must be one of ${NET_MODES.join(', ')}`);
+  if (values.hostname !== undefined) {
+    const problem = hostnameProblem(values.hostname);
+    if (problem) throw new UsageError(`--hostname ${JSON.stringify(values.hostname)} ${problem}`);
+  }
+  const limits = parseLimits({ pidsMax: values['pids-max'], memory: values.memory, cpus: values.cpus });
+  return runImage({
+    ref,
+    command,
+    insecure,
+    store,
+    progress,
+    net: net as NetMode,
+    limits,
+    ...(values.platform ? { platform: values.platform } : {}),
+    ...(values.hostname ? { hostname: values.hostname } : {}),
+  });
 });

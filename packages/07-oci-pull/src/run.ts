@@ -1,12 +1,15 @@
 // `run`: pull the image if the store lacks it, lay its layers out as a rootfs,
-// and run it with chapter 03's container, honouring the image config:
-// Env, Entrypoint + Cmd (CMD given on the command line replaces Cmd),
+// and run it with everything so far: chapter 03's rootfs container, chapter
+// 04's cgroup when a limit is given, chapter 06's network. The image config is
+// honoured: Env, Entrypoint + Cmd (CMD given on the command line replaces Cmd),
 // WorkingDir and User.
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError, extname } from '@hull/01-uts';
-import { DEFAULT_PATH, runInRootfs } from '@hull/03-chroot-proc';
+import { DEFAULT_PATH } from '@hull/03-chroot-proc';
+import { type Cgroup, type CgroupLimits, createCgroup, generateContainerId } from '@hull/04-cgroups';
+import { type NetMode, runWithNetwork } from '@hull/06-network';
 import type { ImageSpec } from './init.js';
 import { type ImageConfig, parseConfig } from './manifest.js';
 import type { Progress } from './progress.js';
@@ -24,6 +27,10 @@ export interface RunImageOptions {
   platform?: string;
   hostname?: string;
   insecure?: readonly string[];
+  /** chapter 06: bridge (docker's default), none or host */
+  net?: NetMode;
+  /** chapter 04: a cgroup with these limits, when any is given */
+  limits?: CgroupLimits;
 }
 
 /** What runs: the Entrypoint, then CMD from the command line or else the image's Cmd. */
@@ -60,7 +67,8 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
   if (argv.length === 0) throw new ContainerError(`${name}: no command: the image has no Entrypoint or Cmd; give one after --`);
 
   // One container's files: the flattened layers, removed when it exits.
-  const dir = join(store.root, 'containers', randomBytes(6).toString('hex'));
+  const id = generateContainerId();
+  const dir = join(store.root, 'containers', id);
   const rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs, { recursive: true, mode: 0o755 });
   try {
@@ -77,15 +85,27 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
     const hostname = opts.hostname ?? randomBytes(6).toString('hex');
     const workdir = config.config?.WorkingDir || '/';
     if (!workdir.startsWith('/')) throw new ContainerError(`${name}: WorkingDir ${JSON.stringify(workdir)} is not absolute`);
-    const specExtra: Pick<ImageSpec, 'workdir' | 'user'> = { workdir, user: { uid: user.uid, gid: user.gid, groups: user.groups } };
-    return await runInRootfs({
-      rootfs,
-      hostname,
-      argv,
-      env: imageEnv(config, hostname, user.home),
-      stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
-      specExtra,
-    });
+    const limits = opts.limits && Object.keys(opts.limits).length ? opts.limits : undefined;
+    let cgroup: Cgroup | undefined;
+    try {
+      if (limits) cgroup = createCgroup(id, limits);
+      const specExtra: Pick<ImageSpec, 'workdir' | 'user' | 'cgroupProcs'> = {
+        workdir,
+        user: { uid: user.uid, gid: user.gid, groups: user.groups },
+        cgroupProcs: cgroup ? [...cgroup.procsFiles] : [],
+      };
+      return await runWithNetwork({
+        rootfs,
+        hostname,
+        argv,
+        env: imageEnv(config, hostname, user.home),
+        net: opts.net ?? 'bridge',
+        stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
+        specExtra,
+      });
+    } finally {
+      await cgroup?.destroy();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,6 @@ import {
   descendants,
   hostSnapshot,
   type HostSnapshot,
-  leftovers,
   pushImage,
   randomToken,
   registryBlobPath,
@@ -19,7 +18,7 @@ import {
   waitFor,
   collect,
 } from '@hull/testkit';
-import { expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
+import { ourLeftovers, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
 import { startProxy } from './proxy.js';
 
 const anon = registries.anonymous.host;
@@ -30,7 +29,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   removeTempDirs();
-  expect(leftovers(before)).toEqual({});
+  expect(ourLeftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 

@@ -12,13 +12,12 @@ import {
   hostArchitecture,
   hostSnapshot,
   type HostSnapshot,
-  leftovers,
   pushImage,
   randomToken,
   registryBlobPath,
 } from '@hull/testkit';
 import { rmSync } from 'node:fs';
-import { dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
+import { ourLeftovers, dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
 
 const anon = registries.anonymous.host;
 
@@ -28,7 +27,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   removeTempDirs();
-  expect(leftovers(before)).toEqual({});
+  expect(ourLeftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 
