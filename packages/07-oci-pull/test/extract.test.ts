@@ -322,6 +322,10 @@ describe.skipIf(!requireRoot('07-oci-pull extract'))('07-oci-pull: extracting la
     expect(decompressor('application/vnd.oci.image.layer.v1.tar+lz4')).toBeNull();
     expect(decompressor('text/plain')).toBeNull();
     await expect(check('application/vnd.oci.image.layer.v1.tar+zstd', zstd.subarray(0, zstd.length - 7))).rejects.toThrow();
+    // A decompression failure reaches the caller as itself, not as "not a valid tar".
+    const dir = mkdtempSync(join(work, 'gunzip-'));
+    const gunzip = decompressor('application/vnd.oci.image.layer.v1.tar+gzip')!;
+    await expect(extractLayer(Readable.from([Buffer.from(`not gzip ${token}`)]).pipe(gunzip), dir, { mode: 'flatten' })).rejects.toThrow(/^incorrect header check$/);
   });
 
   it('refuses a truncated tar with one clear message', async () => {

@@ -538,7 +538,11 @@ export async function extractLayer(tar: Readable, target: string, opts: ExtractO
   const layer = new LayerExtraction(target, opts.mode);
   const parser = tarExtract();
   const scanner = new PaxXattrScanner();
-  const onSourceError = (err: Error): void => void parser.destroy(err);
+  let sourceError: Error | null = null;
+  const onSourceError = (err: Error): void => {
+    sourceError = err;
+    parser.destroy(err);
+  };
   tar.on('error', onSourceError);
   tar.pipe(scanner).pipe(parser);
   try {
@@ -561,7 +565,8 @@ export async function extractLayer(tar: Readable, target: string, opts: ExtractO
     tar.unpipe(scanner);
     scanner.unpipe(parser);
     tar.destroy();
-    if (err instanceof ContainerError || err instanceof SyscallError) throw err;
+    // A failure upstream (decompression, download) is the caller's to name, not a bad tar.
+    if (err instanceof ContainerError || err instanceof SyscallError || (sourceError !== null && err === sourceError)) throw err;
     throw new ContainerError(`layer is not a valid tar: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     tar.off('error', onSourceError);
