@@ -40,6 +40,7 @@ class BarProgress implements Progress {
   private readonly multi: cliProgress.MultiBar;
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private stopped = false;
+  private readonly started = new Map<string, number>();
   constructor(private readonly out: NodeJS.WritableStream) {
     this.multi = new cliProgress.MultiBar(
       {
@@ -56,13 +57,18 @@ class BarProgress implements Progress {
   }
   layer(id: string, status: string, current = 0, total = 0): void {
     let bar = this.bars.get(id);
-    const amount = total > 0 && status === 'Downloading' ? `${size(current)}/${size(total)}` : '';
+    let amount = '';
+    if (status === 'Downloading' && total > 0) {
+      if (!this.started.has(id)) this.started.set(id, Date.now());
+      const seconds = (Date.now() - this.started.get(id)!) / 1000;
+      amount = `${size(current)}/${size(total)}${seconds > 0.2 ? ` ${size(Math.round(current / seconds))}/s` : ''}`;
+    }
     if (!bar) {
       bar = this.multi.create(Math.max(total, 1), current, { id, status, amount });
       this.bars.set(id, bar);
     }
     if (total > 0) bar.setTotal(total);
-    const done = status === 'Pull complete' || status === 'Already exists' || status === 'Download complete';
+    const done = status !== 'Downloading' && status !== 'Pulling fs layer';
     bar.update(done ? bar.getTotal() : current, { status: status.padEnd(17), amount });
   }
   line(text: string): void {
