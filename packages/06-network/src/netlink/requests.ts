@@ -33,6 +33,7 @@ import {
   rtmsg,
   VETH_INFO_PEER,
 } from './message.js';
+import { ipv4ToNumber, numberToIpv4 } from '../subnet.js';
 
 export interface Request {
   type: number;
@@ -143,9 +144,8 @@ export function newDefaultRoute(gateway: string, index: number): Request {
   };
 }
 
+/** The all-ones host part of the address's subnet, as `ip addr add ... broadcast +` computes it. */
 function broadcastOf(address: string, prefixlen: number): string {
-  const n = address.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
-  const host = prefixlen >= 32 ? 0 : 2 ** (32 - prefixlen) - 1;
-  const b = (n - (n % (host + 1))) + host;
-  return [24, 16, 8, 0].map((s) => Math.floor(b / 2 ** s) % 256).join('.');
+  const hostBits = prefixlen >= 32 ? 0 : 2 ** (32 - prefixlen) - 1;
+  return numberToIpv4((ipv4ToNumber(address) | hostBits) >>> 0);
 }
