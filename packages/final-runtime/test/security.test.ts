@@ -244,6 +244,18 @@ describe.skipIf(!requireRoot('final-runtime security'))('hardening: every escape
     expect(privileged.stdout).toContain('mknod=0\nopen=0\n');
   });
 
+  it("mounts /proc, /sys, /dev/pts and /dev/shm with docker's nosuid/nodev/noexec, and noexec bites", async () => {
+    const r = await sh('cat /proc/self/mountinfo; cp /bin/probe /dev/shm/p; /dev/shm/p thread; echo shm=$?; cp /bin/probe /tmp/p; /tmp/p thread; echo tmp=$?');
+    const options = (point: string) => r.stdout.split('\n').find((l) => l.split(' ')[4] === point)?.split(' ')[5]?.split(',') ?? [];
+    expect(options('/proc')).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
+    expect(options('/sys')).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev', 'noexec']));
+    expect(options('/dev')).toContain('nosuid');
+    expect(options('/dev/pts')).toEqual(expect.arrayContaining(['nosuid', 'noexec']));
+    expect(options('/dev/shm')).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
+    expect(r.stdout).toContain('shm=126\n');
+    expect(r.stdout).toContain('thread: ok\ntmp=0\n'); // the same binary runs where exec is allowed
+  });
+
   it('a capability outside the set cannot be raised; with it granted the same capset succeeds', async () => {
     expect((await sh('probe capraise')).stdout).toBe('capraise: EPERM\n');
     expect((await sh('probe capraise', ['--cap-add', 'SYS_ADMIN'])).stdout).toBe('capraise: ok\n');
