@@ -7,13 +7,14 @@ import { runWithLimits } from './run.js';
 const USAGE = 'main.ts --rootfs DIR [--hostname N] --pids-max N [--memory SIZE] [--cpus FLOAT] -- CMD [ARGS...]';
 
 await runMain(USAGE, async () => {
-  const { values, command } = parseStepArgs(process.argv.slice(2), {
+  const flags = {
     rootfs: { type: 'string' },
     hostname: { type: 'string' },
     'pids-max': { type: 'string' },
     memory: { type: 'string' },
     cpus: { type: 'string' },
-  });
+  } as const;
+  const { values, command } = parseStepArgs(attachDashValues(process.argv.slice(2), Object.keys(flags)), flags);
   const str = (name: string) => values[name] as string | undefined;
   const rootfs = str('rootfs');
   if (!rootfs) throw new UsageError('missing --rootfs DIR');
@@ -24,3 +25,22 @@ await runMain(USAGE, async () => {
   const limits = parseLimits({ pidsMax: str('pids-max'), memory: str('memory'), cpus: str('cpus') });
   return runWithLimits({ rootfs, hostname, argv: command, limits });
 });
+
+/**
+ * node's parseArgs calls `--pids-max -3` ambiguous (is -3 a flag?). Every
+ * flag of ours takes a value, so `--flag -X` before the `--` means the value
+ * -X: pass it as `--flag=-X` and let the limit's own check say what is wrong.
+ */
+function attachDashValues(argv: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (names.some((n) => a === `--${n}`) && next !== undefined && next !== '--' && next.startsWith('-')) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
