@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { runStage } from '@hull/01-uts';
 import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
+import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
 import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setgroups, setresgid, setresuid } from '@hull/sys';
 
 export interface HullSpec extends RootfsSpec {
@@ -13,9 +14,13 @@ export interface HullSpec extends RootfsSpec {
   uid: number;
   gid: number;
   groups: number[];
+  /** The container's cgroup.procs files, one per hierarchy (chapter 04). */
+  cgroupProcs: string[];
 }
 
 runStage<HullSpec>((spec) => {
+  // Opened while the host's /sys/fs/cgroup is still visible, i.e. before pivot_root.
+  const cgroupProcs = openCgroupProcs(spec.cgroupProcs);
   setupRootfs(linux, spec);
   // docker creates a missing WorkingDir, owned by root, before dropping privileges.
   mkdirSync(spec.workdir, { recursive: true, mode: 0o755 });
@@ -24,6 +29,9 @@ runStage<HullSpec>((spec) => {
     mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY);
   }
   chdir(spec.workdir);
+  // Join as late as we may: Node's own memory must not count against -m. Still
+  // as root, because after the user switch cgroup.procs may refuse us.
+  joinCgroup(cgroupProcs);
   // Groups first: after setresuid we would no longer have CAP_SETGID.
   setgroups(spec.groups);
   setresgid(spec.gid, spec.gid, spec.gid);

@@ -9,6 +9,7 @@ import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError, extname, runContainer } from '@hull/01-uts';
 import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf, ROOTFS_NAMESPACES } from '@hull/03-chroot-proc';
+import { type Cgroup, createCgroup } from '@hull/04-cgroups';
 import { resolveUser } from '@hull/07-oci-pull';
 import type { Namespace } from '@hull/sys';
 import { mergeEnv } from './container-config.js';
@@ -58,7 +59,12 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
   const { id } = config;
   const monitorPid = process.pid;
   let spec: HullSpec;
+  let cgroup: Cgroup | undefined;
   try {
+    // Every container gets its cgroup, limits or not, so its processes can be counted and killed as one.
+    cgroup = createCgroup(id, config.limits);
+    const dirs = [...cgroup.dirs];
+    updateState(id, (s) => (s.cgroupDirs = dirs), root);
     mountRootfs(id, config.lowerdirs, root);
     const { rootfs } = rootfsPaths(id, root);
     createMountpoints(rootfs);
@@ -86,9 +92,10 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       uid: user.uid,
       gid: user.gid,
       groups: user.groups,
+      cgroupProcs: [...cgroup.procsFiles],
     };
   } catch (err) {
-    finish(config, root, err);
+    await finish(config, root, cgroup, err);
     throw err;
   }
 
@@ -117,12 +124,12 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       },
     });
     const exited = exit.then(
-      (code) => {
-        finish(config, root, undefined, code);
+      async (code) => {
+        await finish(config, root, cgroup, undefined, code);
         return code;
       },
-      (err: unknown) => {
-        finish(config, root, err);
+      async (err: unknown) => {
+        await finish(config, root, cgroup, err);
         throw err;
       },
     );
@@ -133,7 +140,10 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
 }
 
 /** Record how it ended and release what it held; tolerant of a container removed meanwhile. */
-function finish(config: ContainerConfig, root: string, err?: unknown, code?: number): void {
+async function finish(config: ContainerConfig, root: string, cgroup: Cgroup | undefined, err?: unknown, code?: number): Promise<void> {
+  // PID 1 is gone, so the kernel killed the rest of its PID namespace; the
+  // cgroup's destroy makes sure of it before removing the directories.
+  await cgroup?.destroy().catch(() => undefined);
   try {
     unmountRootfs(config.id, root);
   } catch {

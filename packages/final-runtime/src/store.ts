@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { CgroupLimits } from '@hull/04-cgroups';
 import { withLock } from '@hull/06-network';
 
 /** `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull. */
@@ -52,6 +53,8 @@ export interface ContainerConfig {
   autoRemove: boolean;
   detached: boolean;
   network: 'none' | 'host';
+  /** -m, --cpus, --pids-limit (chapter 04). */
+  limits: CgroupLimits;
   /** Overlay lower dirs, top layer first, as overlayfs wants them. */
   lowerdirs: string[];
 }
@@ -71,10 +74,12 @@ export interface ContainerState {
   error: string;
   /** How the rootfs was made (only overlay so far). */
   rootfsDriver: 'overlay' | '';
+  /** The cgroup directories made for it (chapter 04), so `rm` can remove them after a crash. */
+  cgroupDirs: string[];
 }
 
 export function newState(): ContainerState {
-  return { status: 'created', pid: 0, pidStartTime: 0, monitorPid: 0, startedAt: '', finishedAt: '', exitCode: 0, error: '', rootfsDriver: '' };
+  return { status: 'created', pid: 0, pidStartTime: 0, monitorPid: 0, startedAt: '', finishedAt: '', exitCode: 0, error: '', rootfsDriver: '', cgroupDirs: [] };
 }
 
 /** Write a file so that readers see either the old or the new content. */

@@ -4,6 +4,7 @@
 // CLI or the supervisor) records the exit; these commands wait for that.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ContainerError, catchesSignal } from '@hull/01-uts';
+import { drainAndRemove, hostCgroupFs } from '@hull/04-cgroups';
 import { kill as sendSignal, signalNumber } from '@hull/sys';
 import { boolOption, intOption, parseOptions, stringOption, UsageError } from '../args.js';
 import { type LogLine } from '../logs.js';
@@ -260,7 +261,9 @@ export async function rm(args: string[]): Promise<number> {
       signalContainer(state, 'SIGKILL');
       if (!(await waitSettled(id, 10_000))) throw new ContainerError(`container ${name} did not die`, EXIT_ERROR);
     }
-    // Also repairs what a crash left: a rootfs still mounted by a dead monitor.
+    // Also repairs what a crash left: a rootfs still mounted, a cgroup still there.
+    const dirs = observedState(id).cgroupDirs.filter((d) => existsSync(d));
+    if (dirs.length) await drainAndRemove(hostCgroupFs, `hull/${id}`, dirs);
     withStoreLock(() => {
       unmountRootfs(id);
       removeContainerDir(id);
@@ -298,7 +301,14 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
       Image: config.image,
       WorkingDir: config.workdir,
     },
-    HostConfig: { AutoRemove: config.autoRemove, NetworkMode: config.network },
+    HostConfig: {
+      AutoRemove: config.autoRemove,
+      NetworkMode: config.network,
+      Memory: config.limits.memoryBytes ?? 0,
+      NanoCpus: Math.round((config.limits.cpus ?? 0) * 1e9),
+      PidsLimit: config.limits.pidsMax ?? 0,
+      CgroupParent: 'hull',
+    },
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: config.lowerdirs.join(':'), UpperDir: paths.upper, WorkDir: paths.work, MergedDir: paths.rootfs },

@@ -4,6 +4,7 @@
 // by the supervisor (-d).
 import { mkdirSync } from 'node:fs';
 import { ContainerError } from '@hull/01-uts';
+import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
 import { createProgress, pull, Store } from '@hull/07-oci-pull';
 import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
 import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
@@ -26,6 +27,9 @@ export const RUN_OPTIONS: OptionSpecs = {
   user: { type: 'string', short: 'u' },
   entrypoint: { type: 'string' },
   network: { type: 'string' },
+  memory: { type: 'string', short: 'm' },
+  cpus: { type: 'string' },
+  'pids-limit': { type: 'string' },
   help: { type: 'boolean' },
 };
 
@@ -45,6 +49,9 @@ Options:
   -u, --user U[:G]         Username or uid, optional group or gid
       --entrypoint CMD     Override the image's entrypoint
       --network MODE       none (own namespace, loopback only; default) or host
+  -m, --memory BYTES       Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)
+      --cpus N             CPUs worth of time (e.g. 0.5)
+      --pids-limit N       Most processes and threads at once
 `;
 
 /** Resolve the image, pulling it like docker does when it is not here yet. */
@@ -67,6 +74,16 @@ function networkOf(value: string | undefined): ContainerConfig['network'] {
   if (value === undefined || value === 'none') return 'none';
   if (value === 'host') return 'host';
   throw new UsageError(`--network ${value}: hull supports none and host so far`);
+}
+
+/** Chapter 04 parses the values; the flag is docker's --pids-limit, not the step's --pids-max. */
+function limitsOf(memory: string | undefined, cpus: string | undefined, pidsMax: string | undefined): CgroupLimits {
+  try {
+    return parseLimits({ ...(memory !== undefined ? { memory } : {}), ...(cpus !== undefined ? { cpus } : {}), ...(pidsMax !== undefined ? { pidsMax } : {}) });
+  } catch (err) {
+    if (err instanceof Error) err.message = err.message.replace('--pids-max', '--pids-limit');
+    throw err;
+  }
 }
 
 /** Take the name and write the container's files, all under the store lock, so two runs never share a name. */
@@ -97,6 +114,7 @@ export async function run(args: string[]): Promise<number> {
   const name = stringOption(values, 'name');
   if (name !== undefined) checkName(name);
   const network = networkOf(stringOption(values, 'network'));
+  const limits = limitsOf(stringOption(values, 'memory'), stringOption(values, 'cpus'), stringOption(values, 'pids-limit'));
   const flags: RunFlags = {
     command,
     env: listOption(values, 'env'),
@@ -128,6 +146,7 @@ export async function run(args: string[]): Promise<number> {
     autoRemove: boolOption(values, 'rm'),
     detached: detach,
     network,
+    limits,
     lowerdirs: image.lowerdirs,
   };
   create(config, root, name !== undefined);
