@@ -172,6 +172,15 @@ describe.skipIf(!requireRoot('07-oci-pull extract attacks'))('07-oci-pull: hosti
       // overlay layer, the whiteout device would need "evil" to be a directory.
       if (mode === 'overlay') expectRefused(error, `evil/.wh.marker-${token}`, /its parent "evil" is not a directory/);
       else expect(error).toBeNull();
+      const opaque = await extract(
+        [
+          { path: 'evil2', type: 'symlink', linkname: '../outside' },
+          { path: 'evil2/.wh..wh..opq', content: '' },
+        ],
+        mode,
+      );
+      if (mode === 'overlay') expectRefused(opaque, 'evil2/.wh..wh..opq', /its parent "evil2" is not a directory/);
+      else expect(opaque).toBeNull();
     });
   });
 

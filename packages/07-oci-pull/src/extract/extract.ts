@@ -77,6 +77,11 @@ function refuse(name: string, reason: string): ContainerError {
   return new ContainerError(`refused layer entry ${JSON.stringify(name)}: ${reason}`);
 }
 
+/** A syscall that failed on an entry becomes one line naming the entry. */
+function failedEntry(name: string, err: unknown): unknown {
+  return err instanceof SyscallError ? new ContainerError(`layer entry ${JSON.stringify(name)}: ${err.message}`) : err;
+}
+
 const DIR_RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
 /** A directory fd of the target, and everything we need to resolve paths inside it. */
@@ -255,7 +260,11 @@ class LayerExtraction {
       body.resume();
       // "./" itself: the layer's root directory; its metadata applies to the target.
       if (header.type !== 'directory') throw refuse(name, `a ${header.type} cannot replace the root directory`);
-      this.ownAt(this.target.rootFd, '.', header);
+      try {
+        this.ownAt(this.target.rootFd, '.', header);
+      } catch (err) {
+        throw failedEntry(name, err);
+      }
       this.dirs.set('', { parts: [], mode: header.mode ?? 0o755, mtime: header.mtime ?? new Date() });
       return;
     }
@@ -291,8 +300,7 @@ class LayerExtraction {
           return;
       }
     } catch (err) {
-      if (err instanceof SyscallError) throw new ContainerError(`layer entry ${JSON.stringify(name)}: ${err.message}`);
-      throw err;
+      throw failedEntry(name, err);
     } finally {
       close(parentFd);
     }
@@ -430,8 +438,7 @@ class LayerExtraction {
           this.warnOnce('whiteouts', `cannot create overlay whiteouts (${err.message}): deleted files of lower layers stay visible`);
           return;
         }
-        if (err instanceof SyscallError) throw new ContainerError(`layer entry ${JSON.stringify(name)}: ${err.message}`);
-        throw err;
+        throw failedEntry(name, err);
       } finally {
         close(parentFd);
       }
@@ -443,6 +450,8 @@ class LayerExtraction {
     if (parentFd === null) return; // nothing below to delete
     try {
       removeAt(parentFd, base);
+    } catch (err) {
+      throw failedEntry(name, err);
     } finally {
       close(parentFd);
     }
@@ -451,16 +460,22 @@ class LayerExtraction {
   /** ".wh..wh..opq": the directory hides everything below it in lower layers. */
   private opaque(name: string, dir: string[]): void {
     if (this.mode === 'overlay') {
-      close(this.target.ensureDir(dir));
-      // A real fd (not O_PATH) of the directory, to set the xattr on.
-      const fd = this.target.openDir(dir, 0, O_RDONLY);
+      const pathFd = this.parentOf(name, [...dir, OPAQUE_WHITEOUT]);
+      let fd: number;
+      try {
+        // A real fd (not O_PATH) of that same directory, to set the xattr on.
+        fd = openat(pathFd, '.', O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      } catch (err) {
+        throw failedEntry(name, err);
+      } finally {
+        close(pathFd);
+      }
       try {
         // Rootful overlayfs reads trusted.overlay.*; trusted.* needs CAP_SYS_ADMIN, so
         // rootless mounts use the "userxattr" option, which reads user.overlay.* instead.
         fsetxattr(fd, this.root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', Buffer.from('y'));
       } catch (err) {
-        if (err instanceof SyscallError) throw new ContainerError(`layer entry ${JSON.stringify(name)}: ${err.message}`);
-        throw err;
+        throw failedEntry(name, err);
       } finally {
         close(fd);
       }
@@ -473,6 +488,8 @@ class LayerExtraction {
       for (const child of readdirSync(procPath(dirFd))) {
         if (!this.created.has(prefix + child)) removeAt(dirFd, child);
       }
+    } catch (err) {
+      throw failedEntry(name, err);
     } finally {
       close(dirFd);
     }
@@ -518,6 +535,8 @@ class LayerExtraction {
         if (!st?.isDirectory()) continue;
         fchmodat(parentFd, base, mode & 0o7777, AT_SYMLINK_NOFOLLOW);
         utimensat(parentFd, base, mtime, mtime, AT_SYMLINK_NOFOLLOW);
+      } catch (err) {
+        throw failedEntry(parts.join('/') || './', err);
       } finally {
         close(parentFd);
       }
