@@ -142,6 +142,8 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
     const [cmdline, count] = r.stdout.split('\n');
     expect(cmdline).toBe(['sh', '-c', "cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'", token, ''].join('\0'));
     expect(Number(count)).toBeLessThanOrEqual(4); // sh, ls, grep (and cat, if not yet reaped)
+    const direct = await inRootfs(['cat', '/proc/1/cmdline']);
+    expect(direct.stdout).toBe('cat\0/proc/1/cmdline\0');
   });
 
   it('/dev is a small tmpfs with working null, zero, full, random, urandom, tty; pts, shm and the fd links', async () => {
