@@ -120,6 +120,18 @@ describe.skipIf(!requireRoot('07-oci-pull extract attacks'))('07-oci-pull: hosti
       expect(readlinkSync(join(target, 'c'))).toBe('/a');
     });
 
+    it('refuses an entry below a symlink loop', async () => {
+      const error = await extract(
+        [
+          { path: 'loop', type: 'symlink', linkname: 'loop2' },
+          { path: 'loop2', type: 'symlink', linkname: '/loop' },
+          { path: 'loop/x', content: token },
+        ],
+        mode,
+      );
+      expectRefused(error, 'loop/x', /its parent "loop" is not a directory inside the target \(ELOOP\)/);
+    });
+
     it('refuses hardlinks to host paths, outside paths and through symlinks', async () => {
       expectRefused(await extract([{ path: 'h', type: 'link', linkname: '/etc/passwd' }], mode), 'h', /hardlink to "\/etc\/passwd": absolute path/);
       expectRefused(await extract([{ path: 'h', type: 'link', linkname: `../outside/marker-${token}` }], mode), 'h', /"\.\." component/);
