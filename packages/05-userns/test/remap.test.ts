@@ -165,6 +165,22 @@ describe.skipIf(!requireRoot(STEP))('05-userns: root-remapped containers (--user
     expect(r.code).toBe(code);
   });
 
+  it('refuses a rootfs on a filesystem that cannot be idmapped (ramfs) with 125, and removes its directory', async () => {
+    const ramfs = join(tmp, 'ramfs');
+    mkdirSync(ramfs);
+    await run('mount', ['-t', 'ramfs', 'ramfs', ramfs]);
+    try {
+      await run('cp', ['-a', `${rootfs}/.`, ramfs]);
+      const r = await runStep(STEP, ['--rootfs', ramfs, '--userns', '--', 'true']);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^hull: rootfs ${ramfs}: its filesystem cannot be idmapped \\(mount_setattr\\(.*\\): EINVAL`));
+      expect(r.code).toBe(125);
+      expect(idmapDirs().filter((d) => !idmapDirsBefore.includes(d))).toEqual([]);
+    } finally {
+      await run('umount', [ramfs]);
+    }
+  });
+
   it('refuses a host with user namespaces disabled with exit 125 and one line', async () => {
     // user.max_user_namespaces is per user namespace: setting it to 0 inside
     // one of our own disables them for the step only, not for the host.
