@@ -146,6 +146,14 @@ describe.skipIf(!requireRoot('final-runtime security'))('hardening: every escape
     expect(DEFAULT_MASK).toBe(0xa80425fbn);
   });
 
+  it('the goal transcript of docs/hardening.md', async () => {
+    const r = await sh(
+      'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; mkdir -p /tmp/m; mount -t tmpfs none /tmp/m && echo mounted; unshare -U true && echo userns; wc -c < /proc/timer_list',
+    );
+    expect(r.stdout).toBe('CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n');
+    expect(r.stderr).toBe('mount: permission denied (are you root?)\nunshare: unshare(0x10000000): Operation not permitted\n');
+  });
+
   it('a non-root --user ends with no capabilities at all (only the bounding set remains)', async () => {
     const r = await sh('id -u; cat /proc/self/status', ['--user', `${uid}`]);
     expect(r.code).toBe(0);
