@@ -9,6 +9,17 @@ import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError, extname, runContainer } from '@hull/01-uts';
 import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf, ROOTFS_NAMESPACES } from '@hull/03-chroot-proc';
+import {
+  acquireLease,
+  attachToBridge,
+  bridgeNetworkFromEnv,
+  bringUpLoopback,
+  hostResolvConf,
+  hostsFile as hostsFileWithAddress,
+  type Lease,
+  PortProxy,
+  releaseLease,
+} from '@hull/06-network';
 import { type Cgroup, createCgroup } from '@hull/04-cgroups';
 import { resolveUser } from '@hull/07-oci-pull';
 import type { Namespace } from '@hull/sys';
@@ -60,11 +71,19 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
   const monitorPid = process.pid;
   let spec: HullSpec;
   let cgroup: Cgroup | undefined;
+  const net: Network = { proxies: [] };
   try {
     // Every container gets its cgroup, limits or not, so its processes can be counted and killed as one.
     cgroup = createCgroup(id, config.limits);
     const dirs = [...cgroup.dirs];
     updateState(id, (s) => (s.cgroupDirs = dirs), root);
+    if (config.network === 'bridge') {
+      // Chapter 06: an address on the bridge (made by the first container), and a proxy per -p.
+      net.lease = acquireLease(bridgeNetworkFromEnv({ ...process.env, HULL_ROOT: root }));
+      const address = net.lease.address;
+      updateState(id, (s) => (s.ipAddress = address), root);
+      for (const mapping of config.publish) net.proxies.push(await PortProxy.listen(mapping, address));
+    }
     mountRootfs(id, config.lowerdirs, root);
     const { rootfs } = rootfsPaths(id, root);
     createMountpoints(rootfs);
@@ -76,8 +95,8 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     mkdirSync(etc, { mode: 0o755 });
     const binds = prepareEtc(rootfs, etc, {
       hostname: `${config.hostname}\n`,
-      hosts: hostsFile(config.hostname),
-      'resolv.conf': resolvConf(config.network !== 'host'),
+      hosts: net.lease ? hostsFileWithAddress(config.hostname, net.lease.address) : hostsFile(config.hostname),
+      'resolv.conf': net.lease ? hostResolvConf() : resolvConf(config.network !== 'host'),
     });
     spec = {
       argv: config.argv,
@@ -95,9 +114,10 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       cgroupProcs: [...cgroup.procsFiles],
     };
   } catch (err) {
-    await finish(config, root, cgroup, err);
+    await finish(config, root, cgroup, net, err);
     throw err;
   }
+  const lease = net.lease;
 
   return new Promise<Started>((resolve, reject) => {
     let started = false;
@@ -106,6 +126,11 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       spec,
       namespaces: namespacesOf(config),
       stdio,
+      // While the child waits: its network namespace gets eth0 on the bridge, or just lo up.
+      beforeStart: (pid) => {
+        if (lease) attachToBridge(lease, pid);
+        else if (config.network === 'none') bringUpLoopback(pid);
+      },
       onStart: (pid) => {
         started = true;
         updateState(
@@ -125,11 +150,11 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     });
     const exited = exit.then(
       async (code) => {
-        await finish(config, root, cgroup, undefined, code);
+        await finish(config, root, cgroup, net, undefined, code);
         return code;
       },
       async (err: unknown) => {
-        await finish(config, root, cgroup, err);
+        await finish(config, root, cgroup, net, err);
         throw err;
       },
     );
@@ -140,7 +165,16 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
 }
 
 /** Record how it ended and release what it held; tolerant of a container removed meanwhile. */
-async function finish(config: ContainerConfig, root: string, cgroup: Cgroup | undefined, err?: unknown, code?: number): Promise<void> {
+/** What a container holds of the host's network: a lease on the bridge, port proxies. */
+interface Network {
+  lease?: Lease;
+  proxies: PortProxy[];
+}
+
+async function finish(config: ContainerConfig, root: string, cgroup: Cgroup | undefined, net: Network, err?: unknown, code?: number): Promise<void> {
+  await Promise.all(net.proxies.map((p) => p.close().catch(() => undefined)));
+  // The last container out removes the bridge and its NAT table (chapter 06).
+  if (net.lease) releaseLease(net.lease);
   // PID 1 is gone, so the kernel killed the rest of its PID namespace; the
   // cgroup's destroy makes sure of it before removing the directories.
   await cgroup?.destroy().catch(() => undefined);

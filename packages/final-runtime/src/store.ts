@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupLimits } from '@hull/04-cgroups';
-import { withLock } from '@hull/06-network';
+import { type PortMapping, withLock } from '@hull/06-network';
 
 /** `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull. */
 export function hullRoot(): string {
@@ -52,7 +52,9 @@ export interface ContainerConfig {
   user: string;
   autoRemove: boolean;
   detached: boolean;
-  network: 'none' | 'host';
+  network: 'none' | 'host' | 'bridge';
+  /** -p HOSTPORT:CTRPORT (bridge only; chapter 06's userland proxy). */
+  publish: PortMapping[];
   /** -m, --cpus, --pids-limit (chapter 04). */
   limits: CgroupLimits;
   /** Overlay lower dirs, top layer first, as overlayfs wants them. */
@@ -76,10 +78,12 @@ export interface ContainerState {
   rootfsDriver: 'overlay' | '';
   /** The cgroup directories made for it (chapter 04), so `rm` can remove them after a crash. */
   cgroupDirs: string[];
+  /** Its address on the bridge, for --network bridge. */
+  ipAddress: string;
 }
 
 export function newState(): ContainerState {
-  return { status: 'created', pid: 0, pidStartTime: 0, monitorPid: 0, startedAt: '', finishedAt: '', exitCode: 0, error: '', rootfsDriver: '', cgroupDirs: [] };
+  return { status: 'created', pid: 0, pidStartTime: 0, monitorPid: 0, startedAt: '', finishedAt: '', exitCode: 0, error: '', rootfsDriver: '', cgroupDirs: [], ipAddress: '' };
 }
 
 /** Write a file so that readers see either the old or the new content. */

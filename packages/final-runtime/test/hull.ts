@@ -29,19 +29,26 @@ export function requireBuild(): void {
 /** A store of its own, removed by `dispose` once it holds no mount. */
 export class HullRoot {
   readonly dir = mkdtempSync(join(tmpdir(), 'hull-final-'));
+  /** A bridge and subnet of our own: other test files (and chapter 06's) run at the same time. */
+  readonly bridge = `hullf${randomToken(5)}`;
+  readonly subnet = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}.0/24`;
+
+  private env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return { HULL_ROOT: this.dir, HULL_BRIDGE: this.bridge, HULL_SUBNET: this.subnet, ...extra };
+  }
 
   /** Every container id this root ever held, for the leftover check. */
   readonly seenIds: string[] = [];
 
   async hull(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const r = await run('node', [BIN, ...args], { timeoutMs: 120_000, ...opts, env: { HULL_ROOT: this.dir, ...opts.env } });
+    const r = await run('node', [BIN, ...args], { timeoutMs: 120_000, ...opts, env: this.env(opts.env) });
     for (const id of this.containers()) if (!this.seenIds.includes(id)) this.seenIds.push(id);
     for (const m of r.stdout.match(/\b[0-9a-f]{64}\b/g) ?? []) if (!this.seenIds.includes(m)) this.seenIds.push(m);
     return r;
   }
 
   start(args: readonly string[], opts: RunOptions = {}) {
-    return start('node', [BIN, ...args], { ...opts, env: { HULL_ROOT: this.dir, ...opts.env } });
+    return start('node', [BIN, ...args], { ...opts, env: this.env(opts.env) });
   }
 
   containers(): string[] {
@@ -77,7 +84,7 @@ export class HullRoot {
  */
 export function ownLeftovers(before: HostSnapshot, root: HullRoot): Partial<Record<keyof HostSnapshot, string[]>> {
   const diff = leftovers(before);
-  const ours = (entry: string) => entry.includes(root.dir) || root.seenIds.some((id) => entry.includes(id.slice(0, 12)));
+  const ours = (entry: string) => entry.includes(root.dir) || entry.includes(root.bridge) || root.seenIds.some((id) => entry.includes(id.slice(0, 12)));
   const out: Partial<Record<keyof HostSnapshot, string[]>> = {};
   for (const [key, list] of Object.entries(diff) as [keyof HostSnapshot, string[]][]) {
     const mine = key === 'hostname' ? list : list.filter(ours);

@@ -308,7 +308,9 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
       NanoCpus: Math.round((config.limits.cpus ?? 0) * 1e9),
       PidsLimit: config.limits.pidsMax ?? 0,
       CgroupParent: 'hull',
+      PortBindings: Object.fromEntries(config.publish.map((m) => [`${m.containerPort}/tcp`, [{ HostIp: '', HostPort: String(m.hostPort) }]])),
     },
+    NetworkSettings: { IPAddress: state.ipAddress },
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: config.lowerdirs.join(':'), UpperDir: paths.upper, WorkDir: paths.work, MergedDir: paths.rootfs },

@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { ContainerError } from '@hull/01-uts';
 import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
+import { parsePublish, type PortMapping } from '@hull/06-network';
 import { createProgress, pull, Store } from '@hull/07-oci-pull';
 import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
 import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
@@ -27,6 +28,7 @@ export const RUN_OPTIONS: OptionSpecs = {
   user: { type: 'string', short: 'u' },
   entrypoint: { type: 'string' },
   network: { type: 'string' },
+  publish: { type: 'string', short: 'p', multiple: true },
   memory: { type: 'string', short: 'm' },
   cpus: { type: 'string' },
   'pids-limit': { type: 'string' },
@@ -48,7 +50,9 @@ Options:
   -w, --workdir DIR        Working directory inside the container
   -u, --user U[:G]         Username or uid, optional group or gid
       --entrypoint CMD     Override the image's entrypoint
-      --network MODE       none (own namespace, loopback only; default) or host
+      --network MODE       none (own namespace, loopback only; default), bridge (eth0 on
+                           HULL_BRIDGE, default hull0, NAT to the outside) or host
+  -p, --publish H:C        Forward host TCP port H to the container's port C (bridge only)
   -m, --memory BYTES       Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)
       --cpus N             CPUs worth of time (e.g. 0.5)
       --pids-limit N       Most processes and threads at once
@@ -71,9 +75,17 @@ async function imageFor(store: Store, ref: string): Promise<LocalImage> {
 }
 
 function networkOf(value: string | undefined): ContainerConfig['network'] {
-  if (value === undefined || value === 'none') return 'none';
-  if (value === 'host') return 'host';
-  throw new UsageError(`--network ${value}: hull supports none and host so far`);
+  if (value === undefined || value === 'none' || value === 'host' || value === 'bridge') return value ?? 'none';
+  throw new UsageError(`--network ${value}: use none, bridge or host`);
+}
+
+function publishOf(values: string[], network: ContainerConfig['network']): PortMapping[] {
+  if (values.length && network !== 'bridge') throw new UsageError('-p/--publish needs --network bridge');
+  return values.map((text) => {
+    const mapping = parsePublish(text);
+    if (!mapping) throw new UsageError(`-p ${text}: expected HOSTPORT:CONTAINERPORT (TCP), e.g. 8080:80`);
+    return mapping;
+  });
 }
 
 /** Chapter 04 parses the values; the flag is docker's --pids-limit, not the step's --pids-max. */
@@ -114,6 +126,7 @@ export async function run(args: string[]): Promise<number> {
   const name = stringOption(values, 'name');
   if (name !== undefined) checkName(name);
   const network = networkOf(stringOption(values, 'network'));
+  const publish = publishOf(listOption(values, 'publish'), network);
   const limits = limitsOf(stringOption(values, 'memory'), stringOption(values, 'cpus'), stringOption(values, 'pids-limit'));
   const flags: RunFlags = {
     command,
@@ -146,6 +159,7 @@ export async function run(args: string[]): Promise<number> {
     autoRemove: boolOption(values, 'rm'),
     detached: detach,
     network,
+    publish,
     limits,
     lowerdirs: image.lowerdirs,
   };
