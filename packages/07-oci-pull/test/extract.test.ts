@@ -276,6 +276,9 @@ describe.skipIf(!requireRoot('07-oci-pull extract'))('07-oci-pull: extracting la
       const target = join(dir, 'target');
       mkdirSync(target);
       chownSync(target, 65534, 65534);
+      const home = join(dir, 'home');
+      mkdirSync(home);
+      chownSync(home, 65534, 65534);
       const script = `(async () => {
         const { createReadStream } = await import('node:fs');
         const { extractLayer } = await import('./src/extract/index.ts');
@@ -285,7 +288,7 @@ describe.skipIf(!requireRoot('07-oci-pull extract'))('07-oci-pull: extracting la
       const tsx = join(repoRoot, 'node_modules/.bin/tsx');
       const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', tsx, '--eval', script, tarPath, target], {
         cwd: join(repoRoot, 'packages/07-oci-pull'),
-        env: { HOME: dir },
+        env: { HOME: home, TMPDIR: home }, // tsx keeps its cache in TMPDIR: ours, removed below
       });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       expect(JSON.parse(r.stdout)).toEqual({
