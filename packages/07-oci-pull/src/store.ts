@@ -2,10 +2,10 @@
 //   <root>/blobs/sha256/<hex>   every blob, named by its digest, verified before it gets that name
 //   <root>/layers/<hex>/        each layer extracted once (hex of its diff_id), an overlayfs lowerdir
 //   <root>/images.json          reference -> digests
-//   <root>/tmp/<pid>-<rand>...  work in progress; renamed into place when complete
+//   <root>/tmp/<pid>.<start>-<rand>-...  work in progress; renamed into place when complete
 // Everything becomes visible by rename(2), which is atomic within one file
-// system, so a crash leaves only tmp/ entries of a dead pid, removed by the next
-// command. images.json is rewritten under a flock (chapter 06's withLock), so
+// system, so a crash leaves only tmp/ entries of a dead process, removed by the
+// next command. images.json is rewritten under a flock (chapter 06's withLock), so
 // concurrent pulls never lose each other's entries.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -34,14 +34,23 @@ function hex(digest: string): string {
   return digest.replace(/^sha256:/, '');
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * A process's identity that survives pid reuse: "<pid>.<start time in ticks>"
+ * (field 22 of /proc/PID/stat), or null when it is gone or a zombie (a killed
+ * pull whose parent has not reaped it yet is just as dead).
+ */
+function processIdentity(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return `${pid}.${fields[19]}`;
+  } catch {
+    return null;
   }
 }
+
+const SELF = processIdentity(process.pid) ?? `${process.pid}.0`;
 
 export class Store {
   constructor(readonly root: string = storeRoot()) {
@@ -74,9 +83,9 @@ export class Store {
     return existsSync(this.layerPath(diffId));
   }
 
-  /** A fresh path under tmp/, named after our pid so a later run can tell it is stale. */
+  /** A fresh path under tmp/, named after this process (pid and start time) so a later run can tell it is stale. */
   tempPath(what: string): string {
-    return join(this.root, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}-${what}`);
+    return join(this.root, 'tmp', `${SELF}-${randomBytes(6).toString('hex')}-${what}`);
   }
 
   /** Move a finished temp file or dir to its final name; if another pull got there first, keep theirs. */
@@ -93,8 +102,10 @@ export class Store {
   /** Remove what dead pulls left in tmp/ (a kill -9 half-way). */
   removeStaleTemps(): void {
     for (const name of readdirSync(join(this.root, 'tmp'))) {
-      const pid = Number(name.split('-')[0]);
-      if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) rmSync(join(this.root, 'tmp', name), { recursive: true, force: true });
+      const owner = name.split('-')[0]!;
+      const pid = Number(owner.split('.')[0]);
+      const alive = Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner;
+      if (!alive) rmSync(join(this.root, 'tmp', name), { recursive: true, force: true });
     }
   }
 
