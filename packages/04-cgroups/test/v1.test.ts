@@ -86,6 +86,22 @@ describe.skipIf(!requireRoot('04-cgroups v1') || !v1)('CgroupV1 on this host', (
     }
   });
 
+  // The fact behind joining in the init stage rather than at the sync fd (docs/04-cgroups.md).
+  it('Node with tsx cannot even start inside a 32m memory cgroup', async () => {
+    const cg = CgroupV1.create(hierarchies, id(), { memoryBytes: 32 << 20 });
+    try {
+      const join = cg.procsFiles.map((f) => `echo 0 > ${f}`).join('; ');
+      const child = spawn('sh', ['-c', `${join}; exec node --import tsx -e "console.log(42)"`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal, out }).toEqual({ code: null, signal: 'SIGKILL', out: '' });
+      expect(cg.usage().oomKills).toBeGreaterThan(0);
+    } finally {
+      await cg.destroy();
+    }
+  });
+
   it('names the missing controller and the version, and creates nothing', () => {
     const name = id();
     const { pids: _pids, ...withoutPids } = hierarchies;
