@@ -11,6 +11,8 @@ import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setgroups, setresg
 export interface HullSpec extends RootfsSpec {
   workdir: string;
   readonly: boolean;
+  /** Volumes mounted read-only (-v ...:ro), by their path inside. */
+  readonlyVolumes: string[];
   uid: number;
   gid: number;
   groups: number[];
@@ -28,6 +30,8 @@ runStage<HullSpec>((spec) => {
     // "/" is a bind mount of the overlay (setupRootfs); a bind takes MS_RDONLY only on remount.
     mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY);
   }
+  // Likewise for -v ...:ro: the bind was made read-write by setupRootfs.
+  for (const path of spec.readonlyVolumes) mount(null, path, null, MS_REMOUNT | MS_BIND | MS_RDONLY);
   chdir(spec.workdir);
   // Join as late as we may: Node's own memory must not count against -m. Still
   // as root, because after the user switch cgroup.procs may refuse us.

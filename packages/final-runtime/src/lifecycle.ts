@@ -22,6 +22,7 @@ import {
 } from '@hull/06-network';
 import { type Cgroup, createCgroup } from '@hull/04-cgroups';
 import { resolveUser } from '@hull/07-oci-pull';
+import { prepareVolumes } from './volumes.js';
 import type { Namespace } from '@hull/sys';
 import { mergeEnv } from './container-config.js';
 import type { HullSpec } from './init.js';
@@ -104,10 +105,12 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       env: mergeEnv([`HOME=${user.home}`], config.env),
       hostname: config.hostname,
       rootfs,
-      binds,
+      // Volumes after the /etc files, so a volume may cover one of them.
+      binds: [...binds, ...prepareVolumes(root, rootfs, config.volumes)],
       tmp: isKind(join(rootfs, 'tmp'), 'directory'),
       workdir: config.workdir,
-      readonly: false,
+      readonly: config.readonly,
+      readonlyVolumes: config.volumes.filter((v) => v.readonly).map((v) => v.destination),
       uid: user.uid,
       gid: user.gid,
       groups: user.groups,

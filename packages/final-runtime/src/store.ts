@@ -16,6 +16,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupLimits } from '@hull/04-cgroups';
 import { type PortMapping, withLock } from '@hull/06-network';
+import type { VolumeSpec } from './volumes.js';
 
 /** `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull. */
 export function hullRoot(): string {
@@ -55,6 +56,10 @@ export interface ContainerConfig {
   network: 'none' | 'host' | 'bridge';
   /** -p HOSTPORT:CTRPORT (bridge only; chapter 06's userland proxy). */
   publish: PortMapping[];
+  /** -v/--volume, in the order given. */
+  volumes: VolumeSpec[];
+  /** --read-only: the root filesystem is mounted read-only (volumes keep their own mode). */
+  readonly: boolean;
   /** -m, --cpus, --pids-limit (chapter 04). */
   limits: CgroupLimits;
   /** Overlay lower dirs, top layer first, as overlayfs wants them. */

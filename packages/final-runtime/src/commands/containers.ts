@@ -10,6 +10,7 @@ import { boolOption, intOption, parseOptions, stringOption, UsageError } from '.
 import { type LogLine } from '../logs.js';
 import { EXIT_ERROR, findContainer, shortId } from '../names.js';
 import { rootfsPaths, unmountRootfs } from '../rootfs.js';
+import { namedVolumeDir } from '../volumes.js';
 import {
   type ContainerConfig,
   containerIds,
@@ -307,10 +308,18 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
       Memory: config.limits.memoryBytes ?? 0,
       NanoCpus: Math.round((config.limits.cpus ?? 0) * 1e9),
       PidsLimit: config.limits.pidsMax ?? 0,
+      ReadonlyRootfs: config.readonly,
       CgroupParent: 'hull',
       PortBindings: Object.fromEntries(config.publish.map((m) => [`${m.containerPort}/tcp`, [{ HostIp: '', HostPort: String(m.hostPort) }]])),
     },
     NetworkSettings: { IPAddress: state.ipAddress },
+    Mounts: config.volumes.map((v) => ({
+      Type: v.named ? 'volume' : 'bind',
+      ...(v.named ? { Name: v.source } : {}),
+      Source: v.named ? namedVolumeDir(hullRoot(), v.source) : v.source,
+      Destination: v.destination,
+      RW: !v.readonly,
+    })),
     GraphDriver: {
       Name: 'overlay',
       Data: { LowerDir: config.lowerdirs.join(':'), UpperDir: paths.upper, WorkDir: paths.work, MergedDir: paths.rootfs },

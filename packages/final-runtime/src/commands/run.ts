@@ -15,6 +15,7 @@ import { startContainer } from '../lifecycle.js';
 import { checkName, newContainerId, randomName } from '../names.js';
 import { type ContainerConfig, containerDir, containerIds, hullRoot, newState, readConfig, withStoreLock, writeConfig, writeState } from '../store.js';
 import { startDetached } from '../supervisor-client.js';
+import { parseVolume } from '../volumes.js';
 
 export const RUN_OPTIONS: OptionSpecs = {
   rm: { type: 'boolean' },
@@ -29,6 +30,8 @@ export const RUN_OPTIONS: OptionSpecs = {
   entrypoint: { type: 'string' },
   network: { type: 'string' },
   publish: { type: 'string', short: 'p', multiple: true },
+  volume: { type: 'string', short: 'v', multiple: true },
+  'read-only': { type: 'boolean' },
   memory: { type: 'string', short: 'm' },
   cpus: { type: 'string' },
   'pids-limit': { type: 'string' },
@@ -53,6 +56,8 @@ Options:
       --network MODE       none (own namespace, loopback only; default), bridge (eth0 on
                            HULL_BRIDGE, default hull0, NAT to the outside) or host
   -p, --publish H:C        Forward host TCP port H to the container's port C (bridge only)
+  -v, --volume SRC:DST[:ro] Bind a host path (absolute SRC) or a named volume (SRC a name)
+      --read-only          Mount the container's root filesystem read-only
   -m, --memory BYTES       Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)
       --cpus N             CPUs worth of time (e.g. 0.5)
       --pids-limit N       Most processes and threads at once
@@ -160,6 +165,8 @@ export async function run(args: string[]): Promise<number> {
     detached: detach,
     network,
     publish,
+    volumes: listOption(values, 'volume').map(parseVolume),
+    readonly: boolOption(values, 'read-only'),
     limits,
     lowerdirs: image.lowerdirs,
   };
