@@ -1,8 +1,10 @@
 // Step 07: pull an OCI image from a registry into the store, and run it.
 //   npx tsx packages/07-oci-pull/src/main.ts pull REF [--dest DIR] [--platform os/arch[/variant]]
 //   sudo npx tsx packages/07-oci-pull/src/main.ts run REF [-- CMD [ARGS...]]
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hostnameProblem, runMain, UsageError } from '@hull/01-uts';
+import { ContainerError, hostnameProblem, runMain, UsageError } from '@hull/01-uts';
 import { parseLimits } from '@hull/04-cgroups';
 import { NET_MODES, type NetMode } from '@hull/06-network';
 import { createProgress } from './progress.js';
@@ -48,13 +50,21 @@ await runMain(USAGE, async () => {
     for (const flag of ['hostname', 'net', 'pids-max', 'memory', 'cpus'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to run`);
     }
+    // Flattening onto a tree that has files would mix two roots (and `--dest /` would rewrite the host).
+    const dest = values.dest === undefined ? undefined : checkDest(values.dest);
     const image = await pull({ ref, insecure, store, progress, ...(values.platform ? { platform: values.platform } : {}) });
     progress.stop();
     progress.line(`Digest: ${image.record.digest}`);
     progress.line(`Status: ${image.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${image.reference}`);
-    if (values.dest) {
-      await flatten(store, image.record.manifest, values.dest, (w) => progress.line(`warning: ${w}`));
-      progress.line(`Rootfs: ${values.dest}`);
+    if (dest) {
+      const created = !existsSync(dest);
+      try {
+        await flatten(store, image.record.manifest, dest, (w) => progress.line(`warning: ${w}`));
+      } catch (err) {
+        if (created) rmSync(dest, { recursive: true, force: true });
+        throw err;
+      }
+      progress.line(`Rootfs: ${dest}`);
     }
     return 0;
   }
@@ -80,3 +90,12 @@ await runMain(USAGE, async () => {
     ...(values.hostname ? { hostname: values.hostname } : {}),
   });
 });
+
+/** --dest must be a new or empty directory; returns its absolute path. */
+function checkDest(dir: string): string {
+  const abs = resolve(dir);
+  if (!existsSync(abs)) return abs;
+  if (!statSync(abs).isDirectory()) throw new ContainerError(`--dest ${dir}: not a directory`);
+  if (readdirSync(abs).length > 0) throw new ContainerError(`--dest ${dir}: not empty (give a new or empty directory)`);
+  return abs;
+}

@@ -1,6 +1,7 @@
 // Pull against a real registry (docker-registry, started by globalSetup):
 // what lands in the store and in --dest, for each image shape and each auth flavour.
-import { readFileSync, lstatSync, readlinkSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, lstatSync, readlinkSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +16,7 @@ import {
   pushImage,
   randomToken,
   registryBlobPath,
+  run,
 } from '@hull/testkit';
 import { rmSync } from 'node:fs';
 import { ourLeftovers, dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
@@ -174,6 +176,58 @@ describe('07-oci-pull: pull', () => {
     const r = await step(['pull', `${anon}/${name}@${digest}`, '--dest', dest], tempDir('root'));
     expect(r.code).toBe(0);
     expect(readFileSync(join(dest, 'm'), 'utf8')).toBe(marker);
+  });
+});
+
+describe('07-oci-pull: the store under concurrency, --dest, a terminal', () => {
+  it('two pulls of the same image into one store at once both succeed and share everything', async () => {
+    const name = repo();
+    const image = await buildImage({
+      layers: [1, 2, 3, 4].map((i) => ({ entries: [{ path: `f${i}`, content: randomBytes(200 * 1024) }], compression: 'none' as const })),
+    });
+    await pushImage(anon, name, 'v1', image);
+    const root = tempDir('root');
+    const [a, b] = await Promise.all([step(['pull', `${anon}/${name}:v1`], root), step(['pull', `${anon}/${name}:v1`], root)]);
+    expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, '', '']);
+    expect(listDir(join(root, 'layers'))).toEqual(image.layers.map((l) => l.diffId.slice(7)).sort());
+    expect(listDir(join(root, 'tmp'))).toEqual([]);
+    expect(storeProblems(root)).toEqual([]);
+    expect(Object.keys(images(root))).toEqual([`${anon}/${name}:v1`]);
+    // And two different images at once keep both names in images.json.
+    const other = repo();
+    await pushImage(anon, other, 'v1', await markerImage(randomToken()));
+    const third = repo();
+    await pushImage(anon, third, 'v1', await markerImage(randomToken()));
+    const [c, d] = await Promise.all([step(['pull', `${anon}/${other}:v1`], root), step(['pull', `${anon}/${third}:v1`], root)]);
+    expect([c.code, d.code]).toEqual([0, 0]);
+    expect(Object.keys(images(root)).sort()).toEqual([`${anon}/${name}:v1`, `${anon}/${other}:v1`, `${anon}/${third}:v1`].sort());
+  });
+
+  it('refuses a --dest that is not empty, before pulling, and leaves it alone', async () => {
+    const name = repo();
+    await pushImage(anon, name, 'v1', await markerImage(randomToken()));
+    const dest = tempDir('dest');
+    const mine = randomToken();
+    writeFileSync(join(dest, 'mine'), mine);
+    const root = tempDir('root');
+    const r = await step(['pull', `${anon}/${name}:v1`, '--dest', dest], root);
+    expectOneLine(r, new RegExp(`^hull: --dest ${dest}: not empty`));
+    expect(readdirSync(dest)).toEqual(['mine']);
+    expect(readFileSync(join(dest, 'mine'), 'utf8')).toBe(mine);
+    expect(images(root)).toEqual({});
+  });
+
+  it('draws docker-style bars on a terminal', async () => {
+    const name = repo();
+    await pushImage(anon, name, 'v1', await markerImage(randomToken()));
+    const root = tempDir('root');
+    // script(1) gives the step a pseudo-terminal; its output is what a user sees.
+    const cmd = `HULL_ROOT=${root} npx tsx packages/07-oci-pull/src/main.ts pull ${anon}/${name}:v1`;
+    const r = await run('script', ['-qec', cmd, '/dev/null'], { env: { NO_COLOR: '', TERM: 'xterm' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\x1b\[/);
+    expect(r.stdout).toMatch(/[0-9a-f]{12}: Pull complete\s+[█░]+/);
+    expect(r.stdout).toContain(`Status: Downloaded newer image for ${anon}/${name}:v1`);
   });
 });
 
