@@ -1,6 +1,6 @@
 // Host side of chapter 03: check the rootfs, generate the /etc files, run the
 // init stage in new namespaces, clean up.
-import { chmodSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ContainerError, extname, generateHostname, hostnameProblem, runContainer } from '@hull/01-uts';
@@ -76,7 +76,7 @@ export async function runInRootfs(opts: RootfsRunOptions): Promise<number> {
 
   // Per-run files live here until the container exits; the container sees
   // them only through bind mounts, in its own mount namespace.
-  const runDir = mkdtempSync(join(tmpdir(), 'hull-run-'));
+  const runDir = makeRunDir();
   try {
     // Readable by a user namespace's root too, which may map to another host uid.
     chmodSync(runDir, 0o755);
@@ -103,5 +103,29 @@ export async function runInRootfs(opts: RootfsRunOptions): Promise<number> {
     });
   } finally {
     rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+const RUN_DIR_PREFIX = 'hull-run-';
+
+/**
+ * A per-run temp dir named after our pid. `finally` removes it, but nothing
+ * runs after a SIGKILL: so first remove the dirs of runs whose process is gone.
+ */
+function makeRunDir(): string {
+  const pattern = new RegExp(`^${RUN_DIR_PREFIX}(\\d+)-`);
+  for (const name of readdirSync(tmpdir())) {
+    const owner = pattern.exec(name)?.[1];
+    if (owner !== undefined && !isAlive(Number(owner))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+  return mkdtempSync(join(tmpdir(), `${RUN_DIR_PREFIX}${process.pid}-`));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, but another user's
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   busyboxRootfs,
+  collect,
   descendants,
   hostSnapshot,
   randomExitCode,
@@ -13,6 +14,8 @@ import {
   run,
   runStep,
   type RunResult,
+  startStep,
+  waitFor,
 } from '@hull/testkit';
 
 const CHAPTER = '03-chroot-proc';
@@ -37,6 +40,30 @@ function mountPoints(mountinfo: string): Map<string, string> {
         return [f[4]!, f[5]!];
       }),
   );
+}
+
+function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+  } catch {
+    return [];
+  }
+}
+
+/** Every process on the host whose argv is exactly `argv`. */
+function processesRunning(argv: string[]): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((p) => cmdline(p).join('\0') === argv.join('\0'));
+}
+
+/** npx -> sh -> tsx -> node --import loader main.ts: the last one is the step. */
+function stepPid(npxPid: number): number | undefined {
+  return descendants(npxPid).find((p) => {
+    const args = cmdline(p).join(' ');
+    return args.includes(`packages/${CHAPTER}/src/main.ts`) && args.includes('loader');
+  });
 }
 
 describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () => {
@@ -254,6 +281,22 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
       '',
     ]);
     expect(r.stderr).toContain(`touch: /sys/${token}: Read-only file system`);
+    expect(runDirsLeft()).toEqual([]);
+  });
+
+  it('a step killed with SIGKILL cannot clean up; the next run removes its temp dir, and the container died with it', async () => {
+    const argv = ['sleep', String(100_000 + Math.floor(Math.random() * 900_000))];
+    const child = startStep(CHAPTER, ['--rootfs', rootfs, '--', ...argv], { env: { TMPDIR: stepTmp } });
+    const done = collect(child);
+    let step: number | undefined;
+    await waitFor(() => processesRunning(argv).length === 1 && (step = stepPid(child.pid!)) !== undefined, 60_000, 'CMD to start');
+    process.kill(step!, 'SIGKILL');
+    await done;
+    // PR_SET_PDEATHSIG: the container's PID 1 is killed with its parent, and the namespace with it.
+    await waitFor(() => processesRunning(argv).length === 0, 10_000, 'the container to die with the step');
+    expect(runDirsLeft()).toEqual([expect.stringMatching(new RegExp(`^hull-run-${step}-`))]);
+    const r = await inRootfs(['true']);
+    expect(r.code).toBe(0);
     expect(runDirsLeft()).toEqual([]);
   });
 

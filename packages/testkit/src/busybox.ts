@@ -2,7 +2,7 @@
 // busybox-static, so tests never need the internet (../shared/TESTING.md).
 // Chapter 03 runs in it, later chapters pack it into OCI layers.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -49,10 +49,35 @@ export function busyboxRootfs(dir?: string): string {
   return target;
 }
 
+const DEFAULT_PREFIX = 'hull-busybox-';
+
 function makeDefaultDir(): string {
-  const path = mkdtempSync(join(tmpdir(), 'hull-busybox-'));
+  removeStaleDirs();
+  // The pid in the name says whose it is, for removeStaleDirs.
+  const path = mkdtempSync(join(tmpdir(), `${DEFAULT_PREFIX}${process.pid}-`));
   process.on('exit', () => removeUnlessMounted(path));
   return path;
+}
+
+/**
+ * vitest ends its workers with SIGTERM, so their 'exit' handlers never run:
+ * remove the default dirs of processes that are gone.
+ */
+function removeStaleDirs(): void {
+  const pattern = new RegExp(`^${DEFAULT_PREFIX}(\\d+)-`);
+  for (const name of readdirSync(tmpdir())) {
+    const owner = pattern.exec(name)?.[1];
+    if (owner !== undefined && !isAlive(Number(owner))) removeUnlessMounted(join(tmpdir(), name));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, but not ours to signal
+  }
 }
 
 function buildRootfs(root: string): void {
