@@ -38,7 +38,7 @@ export interface Cgroup {
   pids(): number[];
   usage(): CgroupUsage;
   /** Kill whatever is left inside, then remove the directories. Safe to call twice. */
-  destroy(): Promise<void>;
+  destroy(opts?: DrainOptions): Promise<void>;
 }
 
 /** A container id is one path component: no "/", no "..", nothing a shell would mangle. */

@@ -54,6 +54,18 @@ export function cpuQuotaUs(cpus: number): number {
   return Math.round(cpus * CPU_PERIOD_US);
 }
 
+/** The controller each limit needs, and the flag that sets it (for error messages). */
+export const LIMIT_CONTROLLERS = [
+  { limit: 'pidsMax', controller: 'pids', flag: '--pids-max' },
+  { limit: 'memoryBytes', controller: 'memory', flag: '--memory' },
+  { limit: 'cpus', controller: 'cpu', flag: '--cpus' },
+] as const;
+
+/** The controllers these limits need, with their flags; cpuacct only ever reports, so never needed. */
+export function neededControllers(limits: CgroupLimits): { controller: 'pids' | 'memory' | 'cpu'; flag: string }[] {
+  return LIMIT_CONTROLLERS.filter((l) => limits[l.limit] !== undefined);
+}
+
 /** The flags as a step reads them; undefined flags are no limit. */
 export function parseLimits(flags: { pidsMax?: string; memory?: string; cpus?: string }): CgroupLimits {
   const limits: CgroupLimits = {};

@@ -3,7 +3,7 @@
 // A container's cgroup is one directory per hierarchy, and a process joins by
 // writing its pid to cgroup.procs in each.
 import { ContainerError } from '@hull/01-uts';
-import { type CgroupFs, hostCgroupFs, parseKeyed } from './cgroupfs.js';
+import { type CgroupFs, hostCgroupFs, parseKeyed, parsePids } from './cgroupfs.js';
 import {
   type Cgroup,
   CGROUP_PARENT,
@@ -18,18 +18,7 @@ import {
 } from './cgroup.js';
 import type { Controller } from './layout.js';
 import { CONTROLLERS } from './layout.js';
-import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs } from './limits.js';
-
-const FLAG_OF: Record<string, string> = { pids: '--pids-max', memory: '--memory', cpu: '--cpus' };
-
-/** The controllers a set of limits needs; cpuacct only ever reports. */
-export function neededControllers(limits: CgroupLimits): Controller[] {
-  const needed: Controller[] = [];
-  if (limits.pidsMax !== undefined) needed.push('pids');
-  if (limits.memoryBytes !== undefined) needed.push('memory');
-  if (limits.cpus !== undefined) needed.push('cpu');
-  return needed;
-}
+import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs, neededControllers } from './limits.js';
 
 export class CgroupV1 implements Cgroup {
   readonly version = 1;
@@ -57,9 +46,9 @@ export class CgroupV1 implements Cgroup {
    */
   static create(hierarchies: Partial<Record<Controller, string>>, id: string, limits: CgroupLimits, fs: CgroupFs = hostCgroupFs): CgroupV1 {
     const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
-    for (const c of neededControllers(limits)) {
+    for (const { controller: c, flag } of neededControllers(limits)) {
       if (!hierarchies[c]) {
-        throw new ContainerError(`cgroup v1: the ${c} controller is not mounted (no cgroup hierarchy lists "${c}" in /proc/self/mountinfo); ${FLAG_OF[c]} needs it`);
+        throw new ContainerError(`cgroup v1: the ${c} controller is not mounted (no cgroup hierarchy lists "${c}" in /proc/self/mountinfo); ${flag} needs it`);
       }
     }
     const dirOf: Partial<Record<Controller, string>> = {};
@@ -114,7 +103,7 @@ export class CgroupV1 implements Cgroup {
   pids(): number[] {
     const dir = this.dirOf.pids ?? this.dirs[0];
     if (!dir || !this.fs.exists(dir)) return [];
-    return this.fs.read(`${dir}/cgroup.procs`).split('\n').filter(Boolean).map(Number);
+    return parsePids(this.fs.read(`${dir}/cgroup.procs`));
   }
 
   usage(): CgroupUsage {

@@ -6,7 +6,7 @@
 // process), and put the container in the leaf `hull/<id>`.
 import { ContainerError } from '@hull/01-uts';
 import { SyscallError } from '@hull/sys';
-import { type CgroupFs, hostCgroupFs, parseKeyed } from './cgroupfs.js';
+import { type CgroupFs, hostCgroupFs, parseKeyed, parsePids } from './cgroupfs.js';
 import {
   type Cgroup,
   CGROUP_PARENT,
@@ -19,12 +19,10 @@ import {
   readNumber,
   removeDirs,
 } from './cgroup.js';
-import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs } from './limits.js';
-import { neededControllers } from './v1.js';
+import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs, neededControllers } from './limits.js';
 
 /** v2's controllers among ours: cpuacct's job is done by cpu.stat, which every v2 cgroup has. */
 const V2_CONTROLLERS = ['pids', 'memory', 'cpu'] as const;
-const FLAG_OF: Record<string, string> = { pids: '--pids-max', memory: '--memory', cpu: '--cpus' };
 
 function words(text: string): string[] {
   return text.split(/\s+/).filter(Boolean);
@@ -68,10 +66,10 @@ export class CgroupV2 implements Cgroup {
   static create(root: string, id: string, limits: CgroupLimits, fs: CgroupFs = hostCgroupFs): CgroupV2 {
     const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
     const available = words(fs.read(`${root}/cgroup.controllers`));
-    for (const c of neededControllers(limits)) {
+    for (const { controller: c, flag } of neededControllers(limits)) {
       if (!available.includes(c)) {
         throw new ContainerError(
-          `cgroup v2: the ${c} controller is not available (${root}/cgroup.controllers lists: ${available.join(' ') || 'nothing'}); ${FLAG_OF[c]} needs it`,
+          `cgroup v2: the ${c} controller is not available (${root}/cgroup.controllers lists: ${available.join(' ') || 'nothing'}); ${flag} needs it`,
         );
       }
     }
@@ -118,7 +116,7 @@ export class CgroupV2 implements Cgroup {
 
   pids(): number[] {
     if (!this.fs.exists(this.dir)) return [];
-    return this.fs.read(`${this.dir}/cgroup.procs`).split('\n').filter(Boolean).map(Number);
+    return parsePids(this.fs.read(`${this.dir}/cgroup.procs`));
   }
 
   usage(): CgroupUsage {
