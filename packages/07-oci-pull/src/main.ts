@@ -59,7 +59,7 @@ await runMain(USAGE, async () => {
     if (dest) {
       const created = !existsSync(dest);
       try {
-        await flatten(store, image.record.manifest, dest, (w) => progress.line(`warning: ${w}`));
+        await flatten(store, image.record.manifest, dest, (w) => progress.warn(w));
       } catch (err) {
         if (created) rmSync(dest, { recursive: true, force: true });
         throw err;

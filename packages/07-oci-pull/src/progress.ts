@@ -8,6 +8,8 @@ export interface Progress {
   layer(id: string, status: string, current?: number, total?: number): void;
   /** A line of its own, e.g. "Digest: sha256:..." */
   line(text: string): void;
+  /** "warning: ..." once per process, however many layers hit it. */
+  warn(text: string): void;
   stop(): void;
 }
 
@@ -22,6 +24,14 @@ export function shortId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
 }
 
+const warned = new Set<string>();
+
+function warnOnce(p: Progress, text: string): void {
+  if (warned.has(text)) return;
+  warned.add(text);
+  p.line(`warning: ${text}`);
+}
+
 class PlainProgress implements Progress {
   private readonly last = new Map<string, string>();
   constructor(private readonly out: NodeJS.WritableStream) {}
@@ -32,6 +42,9 @@ class PlainProgress implements Progress {
   }
   line(text: string): void {
     this.out.write(`${text}\n`);
+  }
+  warn(text: string): void {
+    warnOnce(this, text);
   }
   stop(): void {}
 }
@@ -74,6 +87,9 @@ class BarProgress implements Progress {
   line(text: string): void {
     if (this.stopped) this.out.write(`${text}\n`);
     else this.multi.log(`${text}\n`);
+  }
+  warn(text: string): void {
+    warnOnce(this, text);
   }
   stop(): void {
     if (!this.stopped) this.multi.stop();

@@ -99,7 +99,7 @@ export async function pull(opts: PullOptions): Promise<PulledImage> {
     }
     if (!store.hasLayer(diffId)) {
       progress.layer(id, 'Extracting');
-      await extractToStore(store, layer, diffId, (w) => progress.line(`${id}: warning: ${w}`));
+      await extractToStore(store, layer, diffId, (w) => progress.warn(w));
     }
     progress.layer(id, 'Pull complete');
   });

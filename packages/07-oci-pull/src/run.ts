@@ -72,7 +72,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
   const rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs, { recursive: true, mode: 0o755 });
   try {
-    await flatten(store, record.manifest, rootfs, (w) => progress.line(`warning: ${w}`));
+    await flatten(store, record.manifest, rootfs, (w) => progress.warn(w));
     // Images (scratch-based ones especially) may lack the mount points chapter 03 needs.
     for (const d of ['proc', 'sys', 'dev']) {
       try {

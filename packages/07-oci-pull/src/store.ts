@@ -27,7 +27,8 @@ export interface ImageRecord {
 export function storeRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HULL_ROOT) return env.HULL_ROOT;
   if (process.getuid?.() === 0) return '/var/lib/hull';
-  return join(env.XDG_DATA_HOME ?? join(env.HOME ?? '/', '.local', 'share'), 'hull');
+  // An empty XDG_DATA_HOME counts as unset (XDG base directory spec).
+  return join(env.XDG_DATA_HOME || join(env.HOME || '/', '.local', 'share'), 'hull');
 }
 
 function hex(digest: string): string {

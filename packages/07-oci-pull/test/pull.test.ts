@@ -1,7 +1,7 @@
 // Pull against a real registry (docker-registry, started by globalSetup):
 // what lands in the store and in --dest, for each image shape and each auth flavour.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, lstatSync, readlinkSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, lstatSync, readlinkSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,6 +16,7 @@ import {
   pushImage,
   randomToken,
   registryBlobPath,
+  requireRoot,
   run,
 } from '@hull/testkit';
 import { rmSync } from 'node:fs';
@@ -228,6 +229,33 @@ describe('07-oci-pull: the store under concurrency, --dest, a terminal', () => {
     expect(r.stdout).toMatch(/\x1b\[/);
     expect(r.stdout).toMatch(/[0-9a-f]{12}: Pull complete\s+[█░]+/);
     expect(r.stdout).toContain(`Status: Downloaded newer image for ${anon}/${name}:v1`);
+  });
+});
+
+describe.skipIf(!requireRoot('07-oci-pull rootless pull'))('07-oci-pull: as an unprivileged user', () => {
+  it('pulls into $XDG_DATA_HOME/hull, keeps its own uid, warns once', async () => {
+    const name = repo();
+    const marker = randomToken();
+    await pushImage(anon, name, 'v1', await markerImage(marker));
+    const home = tempDir('home');
+    chmodSync(home, 0o777);
+    const dest = join(home, 'rootfs');
+    // setpriv drops to nobody; env -u makes sure HULL_ROOT does not pick the store for us.
+    const r = await run('setpriv', [
+      '--reuid=65534', '--regid=65534', '--clear-groups',
+      'env', '-u', 'HULL_ROOT', `HOME=${home}`, `XDG_DATA_HOME=${home}/data`, 'npm_config_update_notifier=false',
+      'npx', 'tsx', 'packages/07-oci-pull/src/main.ts', 'pull', `${anon}/${name}:v1`, '--dest', dest,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const warnings = r.stdout.split('\n').filter((l) => l.startsWith('warning: '));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^warning: not root/);
+    expect(readFileSync(join(dest, 'etc/marker'), 'utf8')).toBe(marker);
+    // data/second is uid 1000 in the layer; as nobody it can only be ours.
+    expect(lstatSync(join(dest, 'data/second')).uid).toBe(65534);
+    expect(Object.keys(images(join(home, 'data', 'hull')))).toEqual([`${anon}/${name}:v1`]);
+    expect(storeProblems(join(home, 'data', 'hull'))).toEqual([]);
   });
 });
 
