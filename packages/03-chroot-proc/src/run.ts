@@ -54,7 +54,7 @@ export interface RootfsRunOptions {
   namespaces?: Namespace[];
   /** the init module to run; defaults to chapter 03's own init (which calls setupRootfs then execs). */
   stage?: URL;
-  /** extra JSON fields merged into the spec for a later chapter's init stage */
+  /** extra JSON fields merged into the spec for a later chapter's init stage (the fields 03 sets itself win) */
   specExtra?: Record<string, unknown>;
   /** replace the generated /etc/hosts or /etc/resolv.conf (e.g. chapter 06 knows the container's address) */
   etc?: Partial<Pick<EtcFiles, 'hosts' | 'resolv.conf'>>;
