@@ -6,11 +6,13 @@ import { mkdirSync } from 'node:fs';
 import { runStage } from '@hull/01-uts';
 import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
-import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setgroups, setresgid, setresuid } from '@hull/sys';
+import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setgroups, setresgid, setresuid, setsid } from '@hull/sys';
 
 export interface HullSpec extends RootfsSpec {
   workdir: string;
   readonly: boolean;
+  /** stdio is a pty: lead a new session with it as the controlling terminal, so Ctrl-C and job control work. */
+  tty: boolean;
   /** Volumes mounted read-only (-v ...:ro), by their path inside. */
   readonlyVolumes: string[];
   uid: number;
@@ -33,6 +35,10 @@ runStage<HullSpec>((spec) => {
   // Likewise for -v ...:ro: the bind was made read-write by setupRootfs.
   for (const path of spec.readonlyVolumes) mount(null, path, null, MS_REMOUNT | MS_BIND | MS_RDONLY);
   chdir(spec.workdir);
+  if (spec.tty) {
+    setsid(); // PID 1 is not a process group leader yet (its group is our parent's), so this works
+    setControllingTerminal(0);
+  }
   // Join as late as we may: Node's own memory must not count against -m. Still
   // as root, because after the user switch cgroup.procs may refuse us.
   joinCgroup(cgroupProcs);

@@ -110,6 +110,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       tmp: isKind(join(rootfs, 'tmp'), 'directory'),
       workdir: config.workdir,
       readonly: config.readonly,
+      tty: config.tty,
       readonlyVolumes: config.volumes.filter((v) => v.readonly).map((v) => v.destination),
       uid: user.uid,
       gid: user.gid,

@@ -60,6 +60,8 @@ export interface ContainerConfig {
   volumes: VolumeSpec[];
   /** --read-only: the root filesystem is mounted read-only (volumes keep their own mode). */
   readonly: boolean;
+  /** -t: its stdio is a pty, which its init makes the controlling terminal of a new session. */
+  tty: boolean;
   /** -m, --cpus, --pids-limit (chapter 04). */
   limits: CgroupLimits;
   /** Overlay lower dirs, top layer first, as overlayfs wants them. */

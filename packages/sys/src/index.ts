@@ -7,3 +7,4 @@ export * from './interface.js';
 export * from './at.js';
 export * from './mountapi.js';
 export * from './security.js';
+export * from './pty.js';

@@ -21,6 +21,7 @@ export const RUN_OPTIONS: OptionSpecs = {
   rm: { type: 'boolean' },
   detach: { type: 'boolean', short: 'd' },
   interactive: { type: 'boolean', short: 'i' },
+  tty: { type: 'boolean', short: 't' },
   name: { type: 'string' },
   env: { type: 'string', short: 'e', multiple: true },
   'env-file': { type: 'string', multiple: true },
@@ -46,6 +47,7 @@ Options:
   -d, --detach             Run in the background and print the container id
       --rm                 Remove the container when it exits
   -i, --interactive        Keep stdin attached (otherwise it is /dev/null)
+  -t, --tty                Give the container a pseudo-terminal (-it for a shell)
       --name NAME          Name the container
   -e, --env K=V|K          Set an environment variable (repeatable)
       --env-file FILE      Read environment variables from a file (repeatable)
@@ -127,7 +129,9 @@ export async function run(args: string[]): Promise<number> {
   if (!ref) throw new UsageError('"hull run" requires at least 1 argument: IMAGE');
   const detach = boolOption(values, 'detach');
   const interactive = boolOption(values, 'interactive');
+  const tty = boolOption(values, 'tty');
   if (detach && interactive) throw new UsageError('-d with -i needs `hull attach`, which hull does not have yet');
+  if (detach && tty) throw new UsageError('-d with -t is not supported yet: a detached pty needs `hull attach`');
   const name = stringOption(values, 'name');
   if (name !== undefined) checkName(name);
   const network = networkOf(stringOption(values, 'network'));
@@ -137,7 +141,7 @@ export async function run(args: string[]): Promise<number> {
     command,
     env: listOption(values, 'env'),
     envFiles: listOption(values, 'env-file'),
-    tty: false,
+    tty,
     ...(stringOption(values, 'entrypoint') !== undefined ? { entrypoint: stringOption(values, 'entrypoint')! } : {}),
     ...(stringOption(values, 'workdir') !== undefined ? { workdir: stringOption(values, 'workdir')! } : {}),
     ...(stringOption(values, 'user') !== undefined ? { user: stringOption(values, 'user')! } : {}),
@@ -167,6 +171,7 @@ export async function run(args: string[]): Promise<number> {
     publish,
     volumes: listOption(values, 'volume').map(parseVolume),
     readonly: boolOption(values, 'read-only'),
+    tty,
     limits,
     lowerdirs: image.lowerdirs,
   };
@@ -177,6 +182,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(`${id}\n`);
     return 0;
   }
+  if (tty) return runWithTerminal(config, root, interactive);
   // Without -i docker gives the container no stdin; /dev/null is the honest equivalent.
   const stdin = interactive ? 0 : open('/dev/null', O_RDONLY | O_CLOEXEC);
   try {
@@ -184,5 +190,23 @@ export async function run(args: string[]): Promise<number> {
     return await started.exited;
   } finally {
     if (stdin !== 0) close(stdin);
+  }
+}
+
+async function runWithTerminal(config: ContainerConfig, root: string, interactive: boolean): Promise<number> {
+  const { Terminal } = await import('../terminal.js');
+  const terminal = Terminal.open();
+  let started;
+  try {
+    started = await startContainer(config, [terminal.slave, terminal.slave, terminal.slave], root);
+  } catch (err) {
+    terminal.abandon();
+    throw err;
+  }
+  terminal.attach(interactive);
+  try {
+    return await started.exited;
+  } finally {
+    await terminal.detach();
   }
 }
