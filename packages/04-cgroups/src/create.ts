@@ -11,6 +11,13 @@ export interface CreateCgroupOptions {
   fs?: CgroupFs;
 }
 
+/** The existing `hull/<id>` (made by this or another hull process), or null when there is none. */
+export function openCgroup(id: string, opts: CreateCgroupOptions = {}): Cgroup | null {
+  const layout = opts.layout ?? detectLayout();
+  const fs = opts.fs ?? hostCgroupFs;
+  return layout.version === 1 ? CgroupV1.open(layout.hierarchies, id, fs) : CgroupV2.open(layout.root, id, fs);
+}
+
 /** Create `hull/<id>` with these limits, on whichever cgroup version the host runs. */
 export function createCgroup(id: string, limits: CgroupLimits, opts: CreateCgroupOptions = {}): Cgroup {
   const layout = opts.layout ?? detectLayout();

@@ -72,6 +72,31 @@ export class CgroupV1 implements Cgroup {
     return cgroup;
   }
 
+  /**
+   * The cgroup of a container made earlier, perhaps by another hull process
+   * (for `stats`, `inspect`, `rm`), or null when it is gone. Its limits are
+   * read back from the files.
+   */
+  static open(hierarchies: Partial<Record<Controller, string>>, id: string, fs: CgroupFs = hostCgroupFs): CgroupV1 | null {
+    const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
+    const dirOf: Partial<Record<Controller, string>> = {};
+    for (const c of CONTROLLERS) {
+      const mountPoint = hierarchies[c];
+      if (mountPoint && fs.exists(`${mountPoint}/${name}`)) dirOf[c] = `${mountPoint}/${name}`;
+    }
+    if (Object.keys(dirOf).length === 0) return null;
+    const limits: CgroupLimits = {};
+    const pidsMax = dirOf.pids ? readNumber(fs, `${dirOf.pids}/pids.max`) : null; // "max" reads as null
+    if (pidsMax !== null) limits.pidsMax = pidsMax;
+    const memory = dirOf.memory ? readNumber(fs, `${dirOf.memory}/memory.limit_in_bytes`) : null;
+    // v1 has no "max": no limit reads as the page counter's ceiling, near 2^63.
+    if (memory !== null && memory < 2 ** 62) limits.memoryBytes = memory;
+    const quota = dirOf.cpu ? readNumber(fs, `${dirOf.cpu}/cpu.cfs_quota_us`) : null; // -1 (no limit) reads as null
+    const period = dirOf.cpu ? readNumber(fs, `${dirOf.cpu}/cpu.cfs_period_us`) : null;
+    if (quota !== null && period) limits.cpus = quota / period;
+    return new CgroupV1(fs, name, dirOf, limits);
+  }
+
   private writeLimits(): void {
     const { pidsMax, memoryBytes, cpus } = this.limits;
     if (pidsMax !== undefined) this.fs.write(`${this.dirOf.pids}/pids.max`, String(pidsMax));

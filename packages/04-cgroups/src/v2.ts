@@ -90,6 +90,25 @@ export class CgroupV2 implements Cgroup {
     return cgroup;
   }
 
+  /**
+   * The cgroup of a container made earlier, perhaps by another hull process
+   * (for `stats`, `inspect`, `rm`), or null when it is gone. Its limits are
+   * read back from the files.
+   */
+  static open(root: string, id: string, fs: CgroupFs = hostCgroupFs): CgroupV2 | null {
+    const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
+    const dir = `${root}/${name}`;
+    if (!fs.exists(dir)) return null;
+    const limits: CgroupLimits = {};
+    const pidsMax = readNumber(fs, `${dir}/pids.max`); // "max" reads as null
+    if (pidsMax !== null) limits.pidsMax = pidsMax;
+    const memory = readNumber(fs, `${dir}/memory.max`);
+    if (memory !== null) limits.memoryBytes = memory;
+    const cpuMax = fs.exists(`${dir}/cpu.max`) ? /^(\d+) (\d+)$/.exec(fs.read(`${dir}/cpu.max`).trim()) : null;
+    if (cpuMax) limits.cpus = Number(cpuMax[1]) / Number(cpuMax[2]);
+    return new CgroupV2(fs, root, name, limits);
+  }
+
   private writeLimits(): void {
     const { pidsMax, memoryBytes, cpus } = this.limits;
     if (pidsMax !== undefined) this.fs.write(`${this.dir}/pids.max`, String(pidsMax));

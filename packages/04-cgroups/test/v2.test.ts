@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ContainerError } from '@hull/01-uts';
 import { SyscallError } from '@hull/sys';
 import { randomToken } from '@hull/testkit';
-import { CgroupV2, createCgroup, enableControllers } from '../src/index.js';
+import { CgroupV2, createCgroup, enableControllers, openCgroup } from '../src/index.js';
 import { FakeCgroup2, type FakeOptions } from './fake-cgroup2.js';
 
 const fakes: FakeCgroup2[] = [];
@@ -200,6 +200,31 @@ describe('CgroupV2', () => {
     const cg = CgroupV2.create(f.root, id(), { pidsMax: 10 }, f);
     f.write(cg.procsFiles[0]!, '0');
     expect(cg.pids()).toEqual([f.selfPid]);
+  });
+});
+
+describe('openCgroup on v2', () => {
+  it('finds a cgroup made earlier, reads its limits back, and can remove it', async () => {
+    const f = fake();
+    const layout = { version: 2 as const, root: f.root };
+    const name = id();
+    const pidsMax = randomInt(2, 500);
+    createCgroup(name, { pidsMax, memoryBytes: 48 << 20, cpus: 0.75 }, { layout, fs: f });
+    const again = openCgroup(name, { layout, fs: f })!;
+    expect(again.limits).toEqual({ pidsMax, memoryBytes: 48 << 20, cpus: 0.75 });
+    f.spawnIn(again.dirs[0]!);
+    expect(again.usage().pidsCurrent).toBe(1);
+    await again.destroy();
+    expect(f.cgroups()).toEqual(['hull']);
+    expect(openCgroup(name, { layout, fs: f })).toBeNull();
+  });
+
+  it('reads no limit where the files say max', () => {
+    const f = fake();
+    const layout = { version: 2 as const, root: f.root };
+    const name = id();
+    createCgroup(name, { memoryBytes: 16 << 20 }, { layout, fs: f });
+    expect(openCgroup(name, { layout, fs: f })!.limits).toEqual({ memoryBytes: 16 << 20 });
   });
 });
 
