@@ -299,6 +299,22 @@ describe('07-oci-pull: auth', () => {
     expect(readFileSync(join(dest, 'etc/marker'), 'utf8')).toBe(marker);
   });
 
+  it('token auth: one token per scope, reused for the manifest, the config and every layer', async () => {
+    const { host, tokenStats } = registries.token;
+    const name = repo('public');
+    const image = await buildImage({ layers: [1, 2, 3].map((i) => ({ entries: [{ path: `l${i}`, content: randomToken() }] })) });
+    await pushImage(anon, name, 'v1', image);
+    const issued = async (): Promise<number> => ((await (await fetch(tokenStats!)).json()) as { issued: number }).issued;
+    const before = await issued();
+    const r = await step(['pull', `${host}/${name}:v1`], tempDir('root'), { DOCKER_CONFIG: tempDir('empty') });
+    expect(r.code).toBe(0);
+    // 1 manifest + 1 config + 3 layers = 5 requests for one scope: one token (other files may pull meanwhile, so at most
+    // their share more; a client without a cache would ask 5 times for this pull alone).
+    const after = await issued();
+    expect(after - before).toBeGreaterThanOrEqual(1);
+    expect(after - before).toBeLessThan(5);
+  });
+
   it('token auth: a private repository needs the credentials in REGISTRY_AUTH_FILE; a wrong password is one line', async () => {
     const { host, username, password } = registries.token;
     const name = repo('private');

@@ -33,6 +33,8 @@ export interface RegistryInfo {
   /** the credentials that work (basic, token); anonymous pulls work on `token` for repos outside private/ */
   username?: string;
   password?: string;
+  /** token flavour: GET this URL for {"issued": N}, the tokens signed so far (to test caching) */
+  tokenStats?: string;
 }
 
 export interface RunningRegistry extends RegistryInfo {
@@ -109,6 +111,10 @@ async function startTokenServer(dir: string, username: string, password: string)
   let issued = 0;
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/stats') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issued }));
+      return;
+    }
     let subject = '';
     const auth = req.headers.authorization;
     if (auth) {
@@ -209,7 +215,14 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { flavour: opts.flavour, host, storage, ...(username ? { username, password } : {}), stop };
+  return {
+    flavour: opts.flavour,
+    host,
+    storage,
+    ...(username ? { username, password } : {}),
+    ...(token ? { tokenStats: token.realm.replace(/\/token$/, '/stats') } : {}),
+    stop,
+  };
 }
 
 /** Where the registry's filesystem driver keeps a blob's bytes (to corrupt or truncate it in tests). */
