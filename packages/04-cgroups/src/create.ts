@@ -1,3 +1,5 @@
+import { ContainerError } from '@hull/01-uts';
+import { SyscallError } from '@hull/sys';
 import type { Cgroup } from './cgroup.js';
 import { type CgroupFs, hostCgroupFs } from './cgroupfs.js';
 import { type CgroupLayout, detectLayout } from './layout.js';
@@ -22,5 +24,13 @@ export function openCgroup(id: string, opts: CreateCgroupOptions = {}): Cgroup |
 export function createCgroup(id: string, limits: CgroupLimits, opts: CreateCgroupOptions = {}): Cgroup {
   const layout = opts.layout ?? detectLayout();
   const fs = opts.fs ?? hostCgroupFs;
-  return layout.version === 1 ? CgroupV1.create(layout.hierarchies, id, limits, fs) : CgroupV2.create(layout.root, id, limits, fs);
+  try {
+    return layout.version === 1 ? CgroupV1.create(layout.hierarchies, id, limits, fs) : CgroupV2.create(layout.root, id, limits, fs);
+  } catch (err) {
+    // Only root (or a delegated subtree, which rootless containers need) may make cgroups.
+    if (err instanceof SyscallError && (err.code === 'EACCES' || err.code === 'EPERM')) {
+      throw new ContainerError(`cgroup v${layout.version}: ${err.message} (are you root? try sudo)`);
+    }
+    throw err;
+  }
 }

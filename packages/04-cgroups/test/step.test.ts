@@ -170,6 +170,13 @@ describe.skipIf(!requireRoot(STEP))('04-cgroups: limits that bite', () => {
     expect(r.stderr).toBe(`hull: exec "${missing}": executable file not found in $PATH\n`);
   });
 
+  it('without root: one line that says so, 125, nothing made', async () => {
+    // "/" passes the rootfs check for anyone; the cgroup is the first thing only root may make.
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'HOME=/tmp', 'npx', 'tsx', `packages/${STEP}/src/main.ts`, '--rootfs', '/', '--pids-max', '5', '--', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/^hull: cgroup v[12]: mkdir\(".*\/hull(\/[0-9a-f]{12})?"\): EACCES \(Permission denied\) \(are you root\? try sudo\)\n$/);
+  });
+
   it('a missing rootfs is one line, 125, before any cgroup is made', async () => {
     const r = await runStep(STEP, ['--rootfs', `/nonexistent-${randomHostname()}`, '--pids-max', '10', '--', 'true']);
     expect(r.code).toBe(125);
