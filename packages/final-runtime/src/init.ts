@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { runStage } from '@hull/01-uts';
 import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
-import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setgroups, setresgid, setresuid, setsid } from '@hull/sys';
+import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setsid } from '@hull/sys';
+import { applySecurity, linuxSecurity, type SecuritySpec } from './security/harden.js';
 
 export interface HullSpec extends RootfsSpec {
   workdir: string;
@@ -18,6 +19,8 @@ export interface HullSpec extends RootfsSpec {
   uid: number;
   gid: number;
   groups: number[];
+  /** The hardening layers, planned on the host side (src/security, docs/hardening.md); they include the user switch. */
+  security: SecuritySpec;
   /** The container's cgroup.procs files, one per hierarchy (chapter 04). */
   cgroupProcs: string[];
 }
@@ -42,8 +45,7 @@ runStage<HullSpec>((spec) => {
   // Join as late as we may: Node's own memory must not count against -m. Still
   // as root, because after the user switch cgroup.procs may refuse us.
   joinCgroup(cgroupProcs);
-  // Groups first: after setresuid we would no longer have CAP_SETGID.
-  setgroups(spec.groups);
-  setresgid(spec.gid, spec.gid, spec.gid);
-  setresuid(spec.uid, spec.uid, spec.uid);
+  // Masked paths, rlimits, no_new_privs, the bounding set, the user switch
+  // (groups first), capset, ambient, and seccomp last: docs/hardening.md.
+  applySecurity(linuxSecurity, spec.security);
 });

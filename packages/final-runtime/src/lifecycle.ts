@@ -27,6 +27,8 @@ import type { Namespace } from '@hull/sys';
 import { mergeEnv } from './container-config.js';
 import type { HullSpec } from './init.js';
 import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
+import { DeviceCgroup } from './security/devices.js';
+import { planSecurity } from './security/plan.js';
 import { type ContainerConfig, containerDir, hullRoot, processStartTime, removeContainerDir, updateState } from './store.js';
 
 export interface Started {
@@ -91,6 +93,10 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     const missing = missingMountpoints(rootfs);
     if (missing.length) throw new ContainerError(`image ${config.image}: ${missing.join(', ')} must be directories`);
     const user = resolveUser(rootfs, config.user);
+    // docs/hardening.md: planned here, applied by init, which also joins the devices cgroup.
+    const security = planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } });
+    for (const warning of security.warnings) process.stderr.write(`hull: warning: ${warning}\n`);
+    const devices = security.deviceCgroup ? DeviceCgroup.create(security.deviceCgroup.mountPoint, id, security.deviceCgroup.rules) : undefined;
     const etc = etcDir(id, root);
     rmSync(etc, { recursive: true, force: true });
     mkdirSync(etc, { mode: 0o755 });
@@ -115,7 +121,8 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       uid: user.uid,
       gid: user.gid,
       groups: user.groups,
-      cgroupProcs: [...cgroup.procsFiles],
+      cgroupProcs: [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
+      security: security.spec,
     };
   } catch (err) {
     await finish(config, root, cgroup, net, err);
@@ -182,6 +189,11 @@ async function finish(config: ContainerConfig, root: string, cgroup: Cgroup | un
   // PID 1 is gone, so the kernel killed the rest of its PID namespace; the
   // cgroup's destroy makes sure of it before removing the directories.
   await cgroup?.destroy().catch(() => undefined);
+  try {
+    DeviceCgroup.find(config.id)?.remove();
+  } catch {
+    // like the rootfs below: a busy cgroup must not hide the exit code
+  }
   try {
     unmountRootfs(config.id, root);
   } catch {

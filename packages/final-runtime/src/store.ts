@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { CgroupLimits } from '@hull/04-cgroups';
 import { type PortMapping, withLock } from '@hull/06-network';
 import type { VolumeSpec } from './volumes.js';
+import type { SecurityFlags } from './security/plan.js';
 
 /** `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull. */
 export function hullRoot(): string {
@@ -64,6 +65,8 @@ export interface ContainerConfig {
   tty: boolean;
   /** -m, --cpus, --pids-limit (chapter 04). */
   limits: CgroupLimits;
+  /** --cap-add, --cap-drop, --security-opt, --ulimit, --privileged (src/security); absent in older configs. */
+  security?: SecurityFlags;
   /** Overlay lower dirs, top layer first, as overlayfs wants them. */
   lowerdirs: string[];
 }

@@ -13,6 +13,7 @@ import { commandOf, environmentOf, hostnameOf, type RunFlags, workdirOf } from '
 import { findImage, type LocalImage } from '../image.js';
 import { startContainer } from '../lifecycle.js';
 import { checkName, newContainerId, randomName } from '../names.js';
+import { planSecurity, type SecurityFlags } from '../security/plan.js';
 import { type ContainerConfig, containerDir, containerIds, hullRoot, newState, readConfig, withStoreLock, writeConfig, writeState } from '../store.js';
 import { startDetached } from '../supervisor-client.js';
 import { parseVolume } from '../volumes.js';
@@ -36,6 +37,11 @@ export const RUN_OPTIONS: OptionSpecs = {
   memory: { type: 'string', short: 'm' },
   cpus: { type: 'string' },
   'pids-limit': { type: 'string' },
+  'cap-add': { type: 'string', multiple: true },
+  'cap-drop': { type: 'string', multiple: true },
+  'security-opt': { type: 'string', multiple: true },
+  ulimit: { type: 'string', multiple: true },
+  privileged: { type: 'boolean' },
   help: { type: 'boolean' },
 };
 
@@ -63,6 +69,11 @@ Options:
   -m, --memory BYTES       Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)
       --cpus N             CPUs worth of time (e.g. 0.5)
       --pids-limit N       Most processes and threads at once
+      --cap-add CAP        Add a capability, or ALL (repeatable; docs/hardening.md)
+      --cap-drop CAP       Drop a capability, or ALL (repeatable)
+      --security-opt OPT   no-new-privileges=false, seccomp=unconfined|PROFILE.json, systempaths=unconfined
+      --ulimit N=S[:H]     Resource limit, e.g. nofile=1024:2048 (never above hull's own hard limit)
+      --privileged         Every capability, no seccomp, no masked paths, every device
 `;
 
 /** Resolve the image, pulling it like docker does when it is not here yet. */
@@ -148,6 +159,15 @@ export async function run(args: string[]): Promise<number> {
     ...(stringOption(values, 'hostname') !== undefined ? { hostname: stringOption(values, 'hostname')! } : {}),
   };
 
+  const security: SecurityFlags = {
+    capAdd: listOption(values, 'cap-add'),
+    capDrop: listOption(values, 'cap-drop'),
+    securityOpt: listOption(values, 'security-opt'),
+    ulimit: listOption(values, 'ulimit'),
+    privileged: boolOption(values, 'privileged'),
+  };
+  planSecurity(security); // a bad capability, profile or limit fails here, before any pull or container
+
   const root = hullRoot();
   const store = new Store(root);
   const image = await imageFor(store, ref);
@@ -173,6 +193,7 @@ export async function run(args: string[]): Promise<number> {
     readonly: boolOption(values, 'read-only'),
     tty,
     limits,
+    security,
     lowerdirs: image.lowerdirs,
   };
   create(config, root, name !== undefined);

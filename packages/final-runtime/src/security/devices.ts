@@ -72,14 +72,26 @@ export class DeviceCgroup {
     return cg;
   }
 
+  /** Where a process writes its pid to join (an init stage may join from inside, as hull's does). */
+  get procsFile(): string {
+    return join(this.path, 'cgroup.procs');
+  }
+
   /** Move a process in; its children follow it. */
   add(pid: number): void {
-    writeFileSync(join(this.path, 'cgroup.procs'), `${pid}`);
+    writeFileSync(this.procsFile, `${pid}`);
   }
 
   /** The effective list, as the kernel shows it. */
   list(): string[] {
     return readFileSync(join(this.path, 'devices.list'), 'utf8').trim().split('\n');
+  }
+
+  /** The cgroup of container `id`, if it exists: for cleaning up from a process that did not create it. */
+  static find(id: string, control: DeviceControl = detectDeviceControl()): DeviceCgroup | undefined {
+    if (control.kind !== 'cgroup-v1' || !ID.test(id)) return undefined;
+    const path = join(control.mountPoint, 'hull', id);
+    return existsSync(path) ? new DeviceCgroup(path) : undefined;
   }
 
   /**
