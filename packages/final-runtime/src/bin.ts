@@ -12,6 +12,7 @@ const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> 
   logs: ['Fetch the logs of a container', async () => (await import('./commands/containers.js')).logs],
   stop: ['Stop running containers (SIGTERM, then SIGKILL)', async () => (await import('./commands/containers.js')).stop],
   kill: ['Send a signal to running containers', async () => (await import('./commands/containers.js')).kill],
+  exec: ['Run a command in a running container', async () => (await import('./commands/exec.js')).exec],
   rm: ['Remove containers', async () => (await import('./commands/containers.js')).rm],
   inspect: ['Show low-level information on a container or an image (JSON)', async () => (await import('./commands/containers.js')).inspect],
   pull: ['Download an image from a registry', async () => (await import('./commands/images.js')).pullCommand],

@@ -43,7 +43,14 @@ enum hull_step {
   STEP_DUP = 7,
   STEP_EXECVE = 8,
   STEP_PDEATHSIG = 9,
+  STEP_SETNS = 10,
+  STEP_FORK = 11,
+  STEP_CHDIR = 12,
 };
+
+/* hull_spawn_join reports the pid of the process that will exec with this
+ * "step" (it is not a failure), see below. */
+#define STEP_PID 0
 
 static void report(int err_fd, int32_t step, int32_t err) {
   int32_t msg[2] = {step, err};
@@ -152,6 +159,82 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
     if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
   }
 
+  execve(path, argv, envp);
+  child_fail(err_fd, STEP_EXECVE);
+  return -1; /* not reached */
+}
+
+/*
+ * `hull exec`: start a process inside the namespaces of a running container.
+ *
+ *   clone() -> child: wait for the sync byte (the parent has put it in the
+ *   container's cgroup) -> setns(pidfd, ns_flags), all namespaces at once ->
+ *   clone(CLONE_PARENT) -> grandchild: chdir, user, fds, execve.
+ *
+ * Why two steps: setns() into a PID namespace changes only the namespace of
+ * the caller's future children (pid_namespaces(7)), so the process that execs
+ * must be forked after it. CLONE_PARENT makes that grandchild a child of the
+ * caller (Node), which can then wait for it; the middle child reports the
+ * grandchild's pid on err_fd as {STEP_PID, pid} and exits at once.
+ * The child is single-threaded, which setns() into a mount or user namespace
+ * requires (the multithreaded Node process could not do this itself).
+ *
+ * Returns the middle child's pid (the caller reaps it), or -errno.
+ */
+int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid,
+                    unsigned int gid, const unsigned int *groups, int ngroups, const char *path, char *const argv[],
+                    char *const envp[], const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options) {
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0) return -errno;
+  if (pid > 0) return pid;
+
+  /* ---- middle child ---- */
+  reset_signals();
+  if (pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) child_fail(err_fd, STEP_PDEATHSIG);
+  int floor = nfds > 3 ? nfds : 3;
+  if (err_fd < floor) {
+    int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, floor + 64);
+    if (moved < 0) _exit(127);
+    err_fd = moved;
+  }
+  char go = 0;
+  ssize_t n;
+  do {
+    n = read(sync_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    if (n == 0) errno = ECANCELED;
+    child_fail(err_fd, STEP_SYNC);
+  }
+  close(sync_fd);
+
+  if (setns(target_pidfd, (int)ns_flags) < 0) child_fail(err_fd, STEP_SETNS);
+  close(target_pidfd);
+
+  pid_t grandchild = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, NULL);
+  if (grandchild < 0) child_fail(err_fd, STEP_FORK);
+  if (grandchild > 0) {
+    report(err_fd, STEP_PID, grandchild);
+    _exit(0);
+  }
+
+  /* ---- grandchild: in every namespace of the container now ---- */
+  /* PDEATHSIG does not survive clone(); our parent is now the caller itself. */
+  if (pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) child_fail(err_fd, STEP_PDEATHSIG);
+  /* setns(CLONE_NEWNS) left us at the container's "/"; go where asked. */
+  if (cwd && chdir(cwd) < 0) child_fail(err_fd, STEP_CHDIR);
+  if (set_user) {
+    if (setgroups((size_t)ngroups, (const gid_t *)groups) < 0) child_fail(err_fd, STEP_SETGROUPS);
+    if (setresgid(gid, gid, gid) < 0) child_fail(err_fd, STEP_SETGID);
+    if (setresuid(uid, uid, uid) < 0) child_fail(err_fd, STEP_SETUID);
+  }
+  if (options & HULL_OPT_SETSID) {
+    if (setsid() < 0) child_fail(err_fd, STEP_SETSID);
+  }
+  if (remap_fds(fds, nfds, floor + 128) < 0) child_fail(err_fd, STEP_DUP);
+  if (options & HULL_OPT_SETCTTY) {
+    if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
+  }
   execve(path, argv, envp);
   child_fail(err_fd, STEP_EXECVE);
   return -1; /* not reached */

@@ -196,3 +196,165 @@ export function waitExit(pid: number, pidfd = pidfdOpen(pid)): Promise<ExitStatu
     });
   });
 }
+
+// ------------------------------------------------------------ joining a container
+
+const JOIN_STEPS: Record<number, string> = { 10: 'setns', 11: 'clone(CLONE_PARENT)', 12: 'chdir' };
+
+type NativeSpawnJoin = (
+  targetPidfd: number,
+  nsFlags: number,
+  cwd: string | null,
+  setUser: number,
+  uid: number,
+  gid: number,
+  groups: Uint32Array | null,
+  ngroups: number,
+  path: string,
+  argv: (string | null)[],
+  envp: (string | null)[],
+  fds: Int32Array,
+  nfds: number,
+  syncFd: number,
+  errFd: number,
+  pdeathsig: number,
+  options: number,
+) => number;
+
+let nativeSpawnJoin: NativeSpawnJoin | undefined;
+
+function loadNativeJoin(): NativeSpawnJoin {
+  if (nativeSpawnJoin) return nativeSpawnJoin;
+  loadNative(); // same library, same error when it is missing
+  const lib = koffi.load(nativeLibraryPath());
+  nativeSpawnJoin = lib.func(
+    'int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid, unsigned int gid, const unsigned int *groups, int ngroups, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options)',
+  ) as NativeSpawnJoin;
+  return nativeSpawnJoin;
+}
+
+export interface JoinOptions {
+  /** A process of the container (its PID 1): we join its namespaces. */
+  target: number;
+  /** Which of its namespaces to join (those that differ from ours). */
+  namespaces: readonly Namespace[];
+  /** The program's path as the container sees it; not searched in PATH. */
+  path: string;
+  argv: readonly string[];
+  env: Record<string, string> | readonly string[];
+  /** Directory inside the container; the container's "/" otherwise. */
+  cwd?: string;
+  user?: { uid: number; gid: number; groups: readonly number[] };
+  stdio?: readonly number[];
+  /** Runs while the helper waits, before it joins: put its pid in the container's cgroup. */
+  beforeStart?: (pid: number) => void | Promise<void>;
+  pdeathsig?: number | string;
+  setsid?: boolean;
+  controllingTerminal?: boolean;
+}
+
+/**
+ * Start a process inside a running container's namespaces (`hull exec`),
+ * through native/spawn.c's hull_spawn_join. Resolves once it has exec'd; its
+ * `pid` is a child of ours. Throws SyscallError as spawn() does.
+ */
+export async function spawnJoin(opts: JoinOptions): Promise<Child> {
+  const fn = loadNativeJoin();
+  const stdio = Int32Array.from(opts.stdio ?? [0, 1, 2]);
+  let options = 0;
+  if (opts.setsid || opts.controllingTerminal) options |= OPT_SETSID;
+  if (opts.controllingTerminal) options |= OPT_SETCTTY;
+  const groups = opts.user ? Uint32Array.from(opts.user.groups) : null;
+  const targetPidfd = pidfdOpen(opts.target);
+  const [syncR, syncW] = pipe2();
+  const [errR, errW] = pipe2();
+  let middle: number;
+  try {
+    middle = fn(
+      targetPidfd,
+      namespaceFlags(opts.namespaces),
+      opts.cwd ?? null,
+      opts.user ? 1 : 0,
+      opts.user?.uid ?? 0,
+      opts.user?.gid ?? 0,
+      groups && groups.length ? groups : null,
+      groups?.length ?? 0,
+      opts.path,
+      [...opts.argv, null],
+      [...envList(opts.env), null],
+      stdio,
+      stdio.length,
+      syncR,
+      errW,
+      signalNumber(opts.pdeathsig ?? 'SIGKILL'),
+      options,
+    );
+  } finally {
+    close(syncR);
+    close(errW);
+    close(targetPidfd);
+  }
+  if (middle < 0) {
+    close(syncW);
+    close(errR);
+    throw new SyscallError('clone', -middle, ['join']);
+  }
+  try {
+    if (opts.beforeStart) await opts.beforeStart(middle);
+    write(syncW, Buffer.from('g'));
+  } catch (err) {
+    close(syncW);
+    close(errR);
+    try {
+      kill(middle, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    waitpid(middle);
+    throw err;
+  }
+  close(syncW);
+
+  // Messages of 8 bytes, in any order: {STEP_PID=0, pid} from the middle
+  // child, and {step, errno} if either of them failed. EOF once both are done
+  // (the middle exited, the grandchild exec'd: the pipe is close-on-exec).
+  const messages: Buffer[] = [];
+  const buf = Buffer.alloc(16);
+  let got = 0;
+  try {
+    for (;;) {
+      const n = read(errR, buf.subarray(got));
+      if (n === 0) break;
+      got += n;
+      while (got >= 8) {
+        messages.push(Buffer.from(buf.subarray(0, 8)));
+        buf.copy(buf, 0, 8, got);
+        got -= 8;
+      }
+    }
+  } finally {
+    close(errR);
+  }
+  waitpid(middle);
+  const pidMessage = messages.find((m) => m.readInt32LE(0) === 0);
+  const failure = messages.find((m) => m.readInt32LE(0) !== 0);
+  const pid = pidMessage?.readInt32LE(4) ?? -1;
+  if (failure) {
+    if (pid > 0) waitpid(pid);
+    const step = failure.readInt32LE(0);
+    throw new SyscallError(JOIN_STEPS[step] ?? STEPS[step] ?? `step ${step}`, failure.readInt32LE(4), step === 8 ? [opts.path] : step === 12 ? [opts.cwd ?? '/'] : []);
+  }
+  if (pid <= 0) throw new SyscallError('clone(CLONE_PARENT)', 10 /* ECHILD */, ['no pid reported']);
+  const exited = waitExit(pid);
+  return {
+    pid,
+    exited,
+    kill(sig: number | string = 'SIGTERM') {
+      try {
+        kill(pid, sig);
+      } catch (err) {
+        if (!(err instanceof SyscallError && err.code === 'ESRCH')) throw err;
+      }
+    },
+  };
+}
