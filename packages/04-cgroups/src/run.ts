@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { extname } from '@hull/01-uts';
 import { checkRootfs, runInRootfs, type RootfsRunOptions, type RootfsSpec } from '@hull/03-chroot-proc';
-import type { Cgroup } from './cgroup.js';
+import type { Cgroup, CgroupUsage } from './cgroup.js';
 import { createCgroup, type CreateCgroupOptions } from './create.js';
 import type { CgroupLimits } from './limits.js';
 
@@ -19,8 +19,12 @@ export interface LimitedRunOptions extends Omit<RootfsRunOptions, 'stage'> {
   /** The cgroup is `hull/<id>`; a random 12-hex-digit id by default, like docker's short ids. */
   id?: string;
   cgroup?: CreateCgroupOptions;
-  /** Called once the cgroup exists, e.g. to read its usage while the container runs. */
-  onCgroup?: (cgroup: Cgroup) => void;
+  /**
+   * The cgroup's usage when the container has exited, read just before the
+   * cgroup is removed: whether the OOM killer struck (docker's OOMKilled),
+   * peak memory, CPU time.
+   */
+  onExit?: (usage: CgroupUsage) => void;
 }
 
 export function generateContainerId(): string {
@@ -29,14 +33,14 @@ export function generateContainerId(): string {
 
 /** Run argv in a rootfs under these limits; resolves to its exit code (137 when the OOM killer struck). */
 export async function runWithLimits(opts: LimitedRunOptions): Promise<number> {
-  const { limits, id, cgroup: cgroupOptions, onCgroup, ...rootfsOptions } = opts;
+  const { limits, id, cgroup: cgroupOptions, onExit, ...rootfsOptions } = opts;
   // Refuse a bad rootfs before we create anything on the host.
   checkRootfs(rootfsOptions.rootfs);
   const cgroup = createCgroup(id ?? generateContainerId(), limits, cgroupOptions);
   let code: number;
   try {
-    onCgroup?.(cgroup);
     code = await runInRootfsWithCgroup(rootfsOptions, cgroup);
+    onExit?.(cgroup.usage());
   } catch (err) {
     // The original failure is the one worth reporting; cleanup is best effort here.
     await cgroup.destroy().catch(() => undefined);
