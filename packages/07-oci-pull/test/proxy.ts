@@ -15,6 +15,8 @@ export interface ProxyOptions {
 export interface Proxy {
   host: string;
   cutsDone(): number;
+  /** the most client connections open at once */
+  maxOpen(): number;
   close(): Promise<void>;
 }
 
@@ -22,7 +24,12 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
   const [targetHost, targetPort] = target.split(':') as [string, string];
   const sockets = new Set<Socket>();
   let cuts = 0;
+  let open = 0;
+  let maxOpen = 0;
   const server: Server = createServer((client) => {
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    client.once('close', () => open--);
     const upstream = connect(Number(targetPort), targetHost);
     sockets.add(client).add(upstream);
     let sent = 0;
@@ -57,6 +64,7 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
   return {
     host: `127.0.0.1:${port}`,
     cutsDone: () => cuts,
+    maxOpen: () => maxOpen,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();

@@ -20,6 +20,7 @@ import {
   run,
 } from '@hull/testkit';
 import { rmSync } from 'node:fs';
+import { startProxy } from './proxy.js';
 import { ourLeftovers, dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
 
 const anon = registries.anonymous.host;
@@ -202,6 +203,24 @@ describe('07-oci-pull: the store under concurrency, --dest, a terminal', () => {
     const [c, d] = await Promise.all([step(['pull', `${anon}/${other}:v1`], root), step(['pull', `${anon}/${third}:v1`], root)]);
     expect([c.code, d.code]).toEqual([0, 0]);
     expect(Object.keys(images(root)).sort()).toEqual([`${anon}/${name}:v1`, `${anon}/${other}:v1`, `${anon}/${third}:v1`].sort());
+  });
+
+  it('downloads at most three layers at once', async () => {
+    const name = repo();
+    const image = await buildImage({
+      layers: [1, 2, 3, 4, 5, 6].map((i) => ({ entries: [{ path: `f${i}`, content: randomBytes(256 * 1024) }], compression: 'none' as const })),
+    });
+    await pushImage(anon, name, 'v1', image);
+    // Slow enough that the six downloads would overlap if nothing bounded them.
+    const proxy = await startProxy(anon, { bytesPerSecond: 1 << 20 });
+    try {
+      const r = await step(['pull', `${proxy.host}/${name}:v1`], tempDir('root'));
+      expect(r.code).toBe(0);
+      expect(proxy.maxOpen()).toBeGreaterThanOrEqual(2);
+      expect(proxy.maxOpen()).toBeLessThanOrEqual(3);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('refuses a --dest that is not empty, before pulling, and leaves it alone', async () => {
