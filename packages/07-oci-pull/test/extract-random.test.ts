@@ -148,7 +148,26 @@ function randomLayers(seed: number, count: number): LayerEntry[][] {
         removeModel(p);
         touched.add(p);
         deleted.add(p);
-      } else if (r < 0.93) {
+      } else if (r < 0.89) {
+        // Whiteout, then the same name again in the same layer: only the lower one is hidden.
+        const p = lowerPath();
+        if (!p) continue;
+        listParents(p);
+        const base = p.slice(parentOf(p).length ? parentOf(p).length + 1 : 0);
+        entries.push({ path: parentOf(p) ? `${parentOf(p)}/.wh.${base}` : `.wh.${base}`, content: '' });
+        removeModel(p);
+        if (rnd() < 0.6) {
+          const meta = { mode: pick([0o755, 0o700]), uid: owner(), gid: owner(), mtime: mtime() };
+          entries.push({ path: `${p}/`, type: 'directory', ...meta });
+          model.set(p, 'dir');
+          dirMeta.set(p, meta);
+        } else {
+          entries.push({ path: p, content: `again ${seed} ${rnd()}`, mode: 0o644, uid: owner(), gid: owner(), mtime: mtime() });
+          model.set(p, 'file');
+          filesThisLayer.push(p);
+        }
+        touched.add(p);
+      } else if (r < 0.94) {
         const p = lowerPath('dir');
         if (!p) continue;
         listParents(p);

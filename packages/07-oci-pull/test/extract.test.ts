@@ -308,6 +308,43 @@ describe.skipIf(!requireRoot('07-oci-pull extract'))('07-oci-pull: extracting la
     }
   });
 
+  it('a layer that makes a name again and then whites it out keeps its own, hides the lower (both modes agree)', async () => {
+    const dir = mkdtempSync(join(work, 'again-'));
+    const layers = [
+      await tarOf([
+        { path: 'd/old', content: 'old' },
+        { path: 'f', content: 'old' },
+      ]),
+      // Out of image-spec's recommended order: the whiteouts come after the new entries.
+      await tarOf([
+        { path: 'd/', type: 'directory', mode: 0o750 },
+        { path: 'd/new', content: token },
+        { path: 'f', content: token },
+        { path: '.wh.d', content: '' },
+        { path: '.wh.f', content: '' },
+      ]),
+    ];
+    const flatDir = join(dir, 'flat');
+    mkdirSync(flatDir);
+    for (const tar of layers) await extractLayer(Readable.from([tar]), flatDir, { mode: 'flatten' });
+    expect(readdirSync(join(flatDir, 'd'))).toEqual(['new']);
+    expect(readFileSync(join(flatDir, 'f'), 'utf8')).toBe(token);
+    const lowers = [join(dir, 'l0'), join(dir, 'l1')];
+    for (const [i, tar] of layers.entries()) {
+      mkdirSync(lowers[i]!);
+      await extractLayer(Readable.from([tar]), lowers[i]!, { mode: 'overlay' });
+    }
+    expect(lgetxattr(join(lowers[1]!, 'd'), 'trusted.overlay.opaque')?.toString()).toBe('y');
+    const merged = join(dir, 'merged');
+    mkdirSync(merged);
+    expect((await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers[1]}:${lowers[0]}`, merged])).stderr).toBe('');
+    try {
+      expect(treeOf(merged)).toEqual(treeOf(flatDir));
+    } finally {
+      expect((await run('umount', [merged])).code).toBe(0);
+    }
+  });
+
   it('decompresses by media type, and refuses a truncated zstd layer', async () => {
     const tar = await tarOf([{ path: 'hello', content: token }]);
     const zstd = compress(tar, 'zstd');

@@ -222,6 +222,8 @@ class LayerExtraction {
   private readonly created = new Set<string>();
   /** Directories get their mode and mtime last: writing their content would change the mtime. */
   private readonly dirs = new Map<string, DirMetadata>();
+  /** Overlay mode: the whiteouts to place once the layer's own entries are in. */
+  private readonly whiteouts = new Map<string, { name: string; victim: string[] }>();
   entries = 0;
 
   constructor(
@@ -425,31 +427,29 @@ class LayerExtraction {
     this.mtimeAt(parentFd, base, header);
   }
 
-  /** ".wh.NAME": in overlay mode, a 0:0 char device overlayfs reads as "deleted"; flattened, delete NAME below us. */
+  /**
+   * ".wh.NAME" hides NAME of the layers below. Flattened, we delete it now. As
+   * an overlay layer, we write the 0:0 char device overlayfs reads as
+   * "deleted" at the end of the layer, because image-spec lets the same layer
+   * create NAME again (only the lower NAME is hidden): then a directory NAME is
+   * made opaque instead, and a file NAME hides the lower one by itself.
+   */
   private whiteout(name: string, victim: string[]): void {
-    const base = victim[victim.length - 1]!;
+    const key = victim.join('/');
     if (this.mode === 'overlay') {
-      const parentFd = this.parentOf(name, victim);
-      try {
-        this.clear(parentFd, base, false);
-        mknodat(parentFd, base, S_IFCHR, 0);
-      } catch (err) {
-        if (err instanceof SyscallError && err.code === 'EPERM') {
-          this.warnOnce('whiteouts', `cannot create overlay whiteouts (${err.message}): deleted files of lower layers stay visible`);
-          return;
-        }
-        throw failedEntry(name, err);
-      } finally {
-        close(parentFd);
-      }
+      // Make (or refuse) its directory now, so a hostile path fails at its own entry.
+      close(this.parentOf(name, victim));
+      this.whiteouts.set(key, { name, victim });
       return;
     }
-    // A whiteout deletes from the layers below only, never this layer's own entries.
-    if (this.created.has(victim.join('/'))) return;
     const parentFd = this.target.openDirIfExists(victim.slice(0, -1));
     if (parentFd === null) return; // nothing below to delete
+    const base = victim[victim.length - 1]!;
     try {
-      removeAt(parentFd, base);
+      if (!this.created.has(key)) removeAt(parentFd, base);
+      // This layer made NAME before whiting it out (image-spec says it SHOULD not):
+      // NAME stays, but, as with overlayfs, nothing of the lower NAME shows through.
+      else if (lstatAt(parentFd, base)?.isDirectory()) this.emptyOfLower(victim);
     } catch (err) {
       throw failedEntry(name, err);
     } finally {
@@ -457,30 +457,62 @@ class LayerExtraction {
     }
   }
 
+  /** The overlay whiteouts, once the layer's own entries are all in place. */
+  private placeWhiteouts(): void {
+    for (const { name, victim } of this.whiteouts.values()) {
+      const base = victim[victim.length - 1]!;
+      const parentFd = this.parentOf(name, victim);
+      try {
+        const existing = lstatAt(parentFd, base);
+        if (existing === null) mknodat(parentFd, base, S_IFCHR, 0);
+        else if (existing.isDirectory()) this.markOpaque(parentFd, base);
+      } catch (err) {
+        if (err instanceof SyscallError && err.code === 'EPERM') {
+          this.warnOnce('whiteouts', `cannot create overlay whiteouts (${err.message}): deleted files of lower layers stay visible`);
+          continue;
+        }
+        throw failedEntry(name, err);
+      } finally {
+        close(parentFd);
+      }
+    }
+  }
+
   /** ".wh..wh..opq": the directory hides everything below it in lower layers. */
   private opaque(name: string, dir: string[]): void {
     if (this.mode === 'overlay') {
-      const pathFd = this.parentOf(name, [...dir, OPAQUE_WHITEOUT]);
-      let fd: number;
+      const dirFd = this.parentOf(name, [...dir, OPAQUE_WHITEOUT]);
       try {
-        // A real fd (not O_PATH) of that same directory, to set the xattr on.
-        fd = openat(pathFd, '.', O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        this.markOpaque(dirFd, '.');
       } catch (err) {
         throw failedEntry(name, err);
       } finally {
-        close(pathFd);
-      }
-      try {
-        // Rootful overlayfs reads trusted.overlay.*; trusted.* needs CAP_SYS_ADMIN, so
-        // rootless mounts use the "userxattr" option, which reads user.overlay.* instead.
-        fsetxattr(fd, this.root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', Buffer.from('y'));
-      } catch (err) {
-        throw failedEntry(name, err);
-      } finally {
-        close(fd);
+        close(dirFd);
       }
       return;
     }
+    try {
+      this.emptyOfLower(dir);
+    } catch (err) {
+      throw failedEntry(name, err);
+    }
+  }
+
+  /** The overlayfs xattr that makes the directory dirFd/base opaque. */
+  private markOpaque(dirFd: number, base: string): void {
+    // A real fd (not O_PATH) to set the xattr on.
+    const fd = openat(dirFd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    try {
+      // Rootful overlayfs reads trusted.overlay.*; trusted.* needs CAP_SYS_ADMIN, so
+      // rootless mounts use the "userxattr" option, which reads user.overlay.* instead.
+      fsetxattr(fd, this.root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', Buffer.from('y'));
+    } finally {
+      close(fd);
+    }
+  }
+
+  /** Flattened opaque dir: delete what lower layers put in `dir`, keep what this layer made. */
+  private emptyOfLower(dir: string[]): void {
     const dirFd = this.target.openDirIfExists(dir);
     if (dirFd === null) return;
     const prefix = dir.length ? `${dir.join('/')}/` : '';
@@ -488,8 +520,6 @@ class LayerExtraction {
       for (const child of readdirSync(procPath(dirFd))) {
         if (!this.created.has(prefix + child)) removeAt(dirFd, child);
       }
-    } catch (err) {
-      throw failedEntry(name, err);
     } finally {
       close(dirFd);
     }
@@ -524,8 +554,9 @@ class LayerExtraction {
     }
   }
 
-  /** Directory modes and mtimes, now that their content is written. */
+  /** Overlay whiteouts, then directory modes and mtimes, now that all content is written. */
   finish(): void {
+    this.placeWhiteouts();
     for (const { parts, mode, mtime } of this.dirs.values()) {
       const parentFd = this.target.openDirIfExists(parts.slice(0, -1));
       if (parentFd === null) continue; // removed later in the layer
