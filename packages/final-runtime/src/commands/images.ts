@@ -1,6 +1,6 @@
 // Image commands over chapter 07's store: pull, images, rmi, and the image
 // half of inspect.
-import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import { withLock } from '@hull/06-network';
@@ -46,8 +46,9 @@ function layerBytes(store: Store, record: ImageRecord): number {
 
 function duBytes(path: string): number {
   let total = 0;
+  // lstat: busybox's hundreds of applet symlinks must not each count the binary.
   const walk = (p: string) => {
-    const st = statSync(p, { throwIfNoEntry: false });
+    const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st) return;
     if (st.isDirectory()) for (const name of readdirSync(p)) walk(join(p, name));
     else if (st.isFile()) total += st.size;
