@@ -93,11 +93,11 @@ class Target {
   }
 
   /** An O_PATH fd of the directory at `parts`, resolved inside the target. */
-  openDir(parts: readonly string[], extraResolve = 0, access = O_PATH): number {
+  openDir(parts: readonly string[], extraResolve = 0): number {
     const path = parts.length ? parts.join('/') : '.';
     for (let attempt = 0; ; attempt++) {
       try {
-        return openat2(this.rootFd, path, { flags: access | O_DIRECTORY | O_CLOEXEC, resolve: DIR_RESOLVE | extraResolve });
+        return openat2(this.rootFd, path, { flags: O_PATH | O_DIRECTORY | O_CLOEXEC, resolve: DIR_RESOLVE | extraResolve });
       } catch (err) {
         // RESOLVE_IN_ROOT answers EAGAIN when a rename raced with a ".." lookup: retry, a few times.
         if (err instanceof SyscallError && err.code === 'EAGAIN' && attempt < 8) continue;
