@@ -158,10 +158,10 @@ export function withStoreLock<T>(fn: () => T, root = hullRoot()): T {
 export function processAlive(pid: number): boolean {
   if (!(pid > 0)) return false; // kill(0) would mean our whole process group
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    // A zombie is dead for our purposes: it will never record anything again.
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
   }
 }
 

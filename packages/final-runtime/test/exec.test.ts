@@ -1,6 +1,7 @@
 // hull exec: a new process inside a running container's namespaces (PID and
 // mount included) and cgroup, with the container's env, user and workdir
 // unless overridden; the errors docker gives.
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, hostSnapshot, randomExitCode, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
@@ -44,6 +45,8 @@ describe.skipIf(!requireRoot('final-runtime exec'))('hull exec', () => {
     expect(v).toBe(value);
     expect(cmdline!.trim()).toBe('sleep 300');
     expect(cgroups.some((l) => l.includes(`/hull/${id}`))).toBe(true);
+    // The devices allowlist too (docs/hardening.md), where the v1 devices controller exists.
+    if (existsSync('/sys/fs/cgroup/devices')) expect(cgroups.some((l) => /:devices:/.test(l) && l.endsWith(`/hull/${id}`))).toBe(true);
   });
 
   it('sees and writes the container filesystem, not the host one', async () => {

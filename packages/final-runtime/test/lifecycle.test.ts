@@ -3,7 +3,7 @@
 // errors docker gives for the wrong order of things.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, hostSnapshot, randomExitCode, randomToken, requireRoot, waitFor } from '@hull/testkit';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { alive, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
 
 function parentOf(pid: number): number {
@@ -184,5 +184,28 @@ describe.skipIf(!requireRoot('final-runtime lifecycle'))('hull run -d and the li
     const rm = await root.hull(['rm', '-f', ...ids]);
     expect(rm.code).toBe(0);
     expect(rows.some((x) => alive(x.Pid))).toBe(false);
+  });
+
+  it('after a crash (the supervisor killed with -9), ps -a shows the truth and rm repairs the leftovers', async () => {
+    const name = `crash-${randomToken(6)}`;
+    const id = (await root.hull(['run', '-d', '--name', name, '--pids-limit', '50', image])).stdout.trim();
+    const row = (await ps()).find((x) => x.Id === id)!;
+    const supervisor = root.supervisorPid()!;
+    process.kill(supervisor, 'SIGKILL'); // ours: this test's hull started it
+    await waitFor(() => !alive(row.Pid), 10_000, 'PID 1 to die with its supervisor (PDEATHSIG)');
+    const after = (await ps()).find((x) => x.Id === id)!;
+    expect(after.State).toBe('exited');
+    expect(after.ExitCode).toBe(-1);
+    // What the crash left: the overlay still mounted, the cgroup still there.
+    expect(root.mounts().some((m) => m.includes(id))).toBe(true);
+    const state = JSON.parse(readFileSync(`${root.dir}/containers/${id}/state.json`, 'utf8')) as { cgroupDirs: string[] };
+    expect(state.cgroupDirs.some((d) => existsSync(d))).toBe(true);
+    expect((await root.hull(['rm', name])).code).toBe(0);
+    expect(root.mounts().some((m) => m.includes(id))).toBe(false);
+    expect(state.cgroupDirs.some((d) => existsSync(d))).toBe(false);
+    // The next run -d starts a new supervisor.
+    const next = await root.hull(['run', '-d', '--rm', image, 'true']);
+    expect(next.code).toBe(0);
+    expect(root.supervisorPid()).not.toBe(supervisor);
   });
 });

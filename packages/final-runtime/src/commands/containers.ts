@@ -10,6 +10,7 @@ import { boolOption, intOption, parseOptions, stringOption, UsageError } from '.
 import { type LogLine } from '../logs.js';
 import { EXIT_ERROR, findContainer, shortId } from '../names.js';
 import { rootfsPaths, unmountRootfs } from '../rootfs.js';
+import { DeviceCgroup } from '../security/devices.js';
 import { namedVolumeDir } from '../volumes.js';
 import {
   type ContainerConfig,
@@ -265,6 +266,7 @@ export async function rm(args: string[]): Promise<number> {
     // Also repairs what a crash left: a rootfs still mounted, a cgroup still there.
     const dirs = observedState(id).cgroupDirs.filter((d) => existsSync(d));
     if (dirs.length) await drainAndRemove(hostCgroupFs, `hull/${id}`, dirs);
+    DeviceCgroup.find(id)?.remove(); // empty now: its processes were in the cgroup drained above
     withStoreLock(() => {
       unmountRootfs(id);
       removeContainerDir(id);

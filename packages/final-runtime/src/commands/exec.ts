@@ -11,6 +11,7 @@ import { close, exitCodeOf, type Namespace, O_CLOEXEC, O_RDONLY, open, spawnJoin
 import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
 import { mergeEnv } from '../container-config.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
+import { DeviceCgroup } from '../security/devices.js';
 import { isRunning, observedState } from '../store.js';
 
 const OPTIONS: OptionSpecs = {
@@ -96,6 +97,8 @@ export async function exec(args: string[]): Promise<number> {
       // Into the container's cgroup before it joins anything: whatever it forks is counted and limited too.
       beforeStart: (helper) => {
         for (const dir of state.cgroupDirs) writeFileSync(join(dir, 'cgroup.procs'), String(helper));
+        // and the devices allowlist (docs/hardening.md), or exec would be a way around it.
+        DeviceCgroup.find(config.id)?.add(helper);
       },
     });
   } catch (err) {
