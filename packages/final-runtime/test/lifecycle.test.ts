@@ -208,4 +208,18 @@ describe.skipIf(!requireRoot('final-runtime lifecycle'))('hull run -d and the li
     expect(next.code).toBe(0);
     expect(root.supervisorPid()).not.toBe(supervisor);
   });
+
+  it('prune removes every stopped container and leaves running ones', async () => {
+    const stopped = [`pa-${randomToken(5)}`, `pb-${randomToken(5)}`];
+    for (const n of stopped) await root.hull(['run', '--name', n, image, 'true']);
+    const live = `pl-${randomToken(5)}`;
+    await root.hull(['run', '-d', '--name', live, image]);
+    const r = await root.hull(['prune']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('Deleted Containers:');
+    const names = (await ps()).map((x) => x.Names);
+    expect(names).toContain(live);
+    for (const n of stopped) expect(names).not.toContain(n);
+    await root.hull(['rm', '-f', live]);
+  });
 });

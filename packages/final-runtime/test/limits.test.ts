@@ -86,4 +86,22 @@ describe.skipIf(!requireRoot('final-runtime limits'))('hull run -m / --cpus / --
     expect(p.stderr).toMatch(/^hull: run: --pids-limit "0"/);
     expect(root.containers()).toEqual([]);
   });
+
+  it('stats --no-stream: CPU, memory against its limit, pids, from the cgroup', async () => {
+    const name = `st-${randomToken(6)}`;
+    await root.hull(['run', '-d', '--name', name, '-m', '48m', '--cpus', '0.5', image, 'sh', '-c', 'while :; do :; done']);
+    const r = await root.hull(['stats', '--no-stream', '--json', name]);
+    expect(r.code).toBe(0);
+    const [row] = JSON.parse(r.stdout) as { Name: string; CpuPercent: number; MemoryBytes: number; MemoryLimitBytes: number; Pids: number }[];
+    expect(row!.Name).toBe(name);
+    expect(row!.MemoryLimitBytes).toBe(48 * 1024 * 1024);
+    expect(row!.MemoryBytes).toBeGreaterThan(0);
+    expect(row!.Pids).toBe(1);
+    expect(row!.CpuPercent).toBeGreaterThan(0); // a busy loop, whatever the machine's load
+    const table = await root.hull(['stats', '--no-stream']);
+    expect(table.stdout).toMatch(new RegExp(`^CONTAINER ID\\s+NAME\\s+CPU %\\s+MEM USAGE / LIMIT\\s+PIDS\\n[0-9a-f]{12}\\s+${name}\\s+[\\d.]+%\\s+[\\d.]+[KM]iB / 48.00MiB\\s+1\\n$`));
+    const streaming = await root.hull(['stats']);
+    expect(streaming.code).toBe(125);
+    await root.hull(['rm', '-f', name]);
+  });
 });

@@ -250,6 +250,17 @@ export async function kill(args: string[]): Promise<number> {
 
 // ------------------------------------------------------------------------ rm
 
+/** Remove a stopped container, repairing what a crash may have left: a rootfs still mounted, cgroups still there. */
+async function removeContainer(id: string): Promise<void> {
+  const dirs = observedState(id).cgroupDirs.filter((d) => existsSync(d));
+  if (dirs.length) await drainAndRemove(hostCgroupFs, `hull/${id}`, dirs);
+  DeviceCgroup.find(id)?.remove(); // empty now: its processes were in the cgroups drained above
+  withStoreLock(() => {
+    unmountRootfs(id);
+    removeContainerDir(id);
+  });
+}
+
 export async function rm(args: string[]): Promise<number> {
   if (help(args, 'Usage: hull rm [-f] CONTAINER...\n\n  -f, --force  Kill a running container first\n')) return 0;
   const { values, positionals } = parseOptions(args, { force: { type: 'boolean', short: 'f' } });
@@ -263,14 +274,7 @@ export async function rm(args: string[]): Promise<number> {
       signalContainer(state, 'SIGKILL');
       if (!(await waitSettled(id, 10_000))) throw new ContainerError(`container ${name} did not die`, EXIT_ERROR);
     }
-    // Also repairs what a crash left: a rootfs still mounted, a cgroup still there.
-    const dirs = observedState(id).cgroupDirs.filter((d) => existsSync(d));
-    if (dirs.length) await drainAndRemove(hostCgroupFs, `hull/${id}`, dirs);
-    DeviceCgroup.find(id)?.remove(); // empty now: its processes were in the cgroup drained above
-    withStoreLock(() => {
-      unmountRootfs(id);
-      removeContainerDir(id);
-    });
+    await removeContainer(id);
     process.stdout.write(`${ref}\n`);
   });
 }
@@ -352,4 +356,26 @@ export async function inspect(args: string[]): Promise<number> {
   }
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return failed ? EXIT_ERROR : 0;
+}
+
+// --------------------------------------------------------------------- prune
+
+/** Remove every container that is not running (the crash repair of `rm` included). */
+export async function prune(args: string[]): Promise<number> {
+  if (help(args, 'Usage: hull prune\n\nRemove all stopped containers (no confirmation prompt).\n')) return 0;
+  const { positionals } = parseOptions(args, {});
+  if (positionals.length) throw new UsageError(`"hull prune" accepts no arguments`);
+  const stopped = containerIds().filter((id) => {
+    try {
+      return observedState(id).status !== 'running';
+    } catch {
+      return false;
+    }
+  });
+  process.stdout.write('Deleted Containers:\n');
+  const code = await eachContainer(stopped, async (id) => {
+    await removeContainer(id);
+    process.stdout.write(`${id}\n`);
+  });
+  return code;
 }
