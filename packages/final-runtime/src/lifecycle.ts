@@ -97,6 +97,8 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     const security = planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } });
     for (const warning of security.warnings) process.stderr.write(`hull: warning: ${warning}\n`);
     const devices = security.deviceCgroup ? DeviceCgroup.create(security.deviceCgroup.mountPoint, id, security.deviceCgroup.rules) : undefined;
+    // Recorded with the others, so `rm` removes it too if this monitor dies first.
+    if (devices) updateState(id, (s) => s.cgroupDirs.push(devices.path), root);
     const etc = etcDir(id, root);
     rmSync(etc, { recursive: true, force: true });
     mkdirSync(etc, { mode: 0o755 });
