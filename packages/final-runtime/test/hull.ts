@@ -98,10 +98,10 @@ export function registryHost(): string {
 }
 
 /** Push a busybox image with this config (and extra layers) under a random name; returns its reference. */
-export async function pushBusybox(config: ImageConfigSpec, extraLayers: LayerSpec[] = []): Promise<string> {
+export async function pushBusybox(config: ImageConfigSpec, extraLayers: LayerSpec[] = [], namespace = `final-${randomToken(8)}`): Promise<string> {
   const image = await busyboxImage(busyboxRootfs(), { config, extraLayers, split: true });
   const host = registryHost();
-  const name = `final-${randomToken(8)}/busybox`;
+  const name = `${namespace}/busybox`;
   const tag = `t${randomToken(6)}`;
   await pushImage(host, name, tag, image);
   return `${host}/${name}:${tag}`;
