@@ -160,6 +160,14 @@ describe('seccomp: compiling profiles to classic BPF', () => {
     expect(decide('clone3')).toBe((SECCOMP_RET_ERRNO | 38) >>> 0);
   });
 
+  it('denies ptrace only on kernels before 4.8, whose tracers could bypass seccomp', () => {
+    const old = compileProfile(defaultProfile(), { arch: 'x64', kernel: '4.4.0-210-generic' });
+    for (const n of ['ptrace', 'process_vm_readv', 'kcmp']) {
+      expect(runFilter(old, { nr: X64.table[n]!, arch: X64.audit }) >>> 0, n).toBe(EPERM);
+      expect(decide(n), n).toBe(SECCOMP_RET_ALLOW);
+    }
+  });
+
   it('kills another ABI (i386 via int 0x80) and refuses x32 numbers', () => {
     expect(decide('read', [], AUDIT_ARCH_I386)).toBe(SECCOMP_RET_KILL_PROCESS);
     expect(runFilter(prog, { nr: 0x40000000 | X64.table.keyctl!, arch: X64.audit }) >>> 0).toBe((SECCOMP_RET_ERRNO | 38) >>> 0);

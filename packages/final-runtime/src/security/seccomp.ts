@@ -146,9 +146,8 @@ export const DENIED_SYSCALLS: Record<string, readonly string[]> = {
  * surface. The price: a syscall newer than this list is allowed, where
  * docker's would refuse it. docs/hardening.md discusses the trade-off.
  *
- * ptrace stays allowed, as in docker on kernels >= 4.8 (before 4.8 a tracer
- * could change a syscall after seccomp had checked it). Without
- * CAP_SYS_PTRACE a process can still only trace its own uid's processes.
+ * ptrace is allowed on kernels >= 4.8, as in docker, and denied before.
+ * Without CAP_SYS_PTRACE a process can still only trace its own uid's processes.
  */
 export function defaultProfile(): SeccompProfile {
   return {
@@ -162,6 +161,9 @@ export function defaultProfile(): SeccompProfile {
       { names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
       { names: ['unshare'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: UNSHARE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
       { names: ['unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
+      // Before 4.8 a tracer could rewrite a syscall after seccomp had approved it, so tracing
+      // would bypass this very filter (docker's rule too).
+      { names: ['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, excludes: { minKernel: '4.8' } },
       // clone3(2) passes its flags inside a struct in memory, which a
       // seccomp filter cannot read. ENOSYS ("no such syscall") makes glibc
       // (2.34+) and others fall back to clone(2), whose flags we can check.
