@@ -3,7 +3,7 @@
 // given a name: blobs against their sha256 as they stream in, each layer's
 // uncompressed tar against the config's diff_id as it is extracted.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { ContainerError } from '@hull/01-uts';
@@ -161,11 +161,12 @@ async function readBounded(res: Response, max: number, what: string): Promise<Bu
 
 /** Counts and hashes what flows through it, and refuses more than `limit` bytes. */
 class Digester extends Transform {
-  readonly hash: Hash = createHash('sha256');
-  bytes = 0;
   constructor(
     private readonly limit: number,
     private readonly onBytes?: (n: number) => void,
+    /** resuming: the hash of the bytes already on disk, and their count */
+    readonly hash: Hash = createHash('sha256'),
+    public bytes = 0,
   ) {
     super();
   }
@@ -183,41 +184,59 @@ class Digester extends Transform {
 
 /**
  * GET a blob into tmp/ while hashing it; rename it into blobs/ only when size and
- * digest match. A transient failure (network, 5xx) starts it again, up to 3 times.
+ * digest match. A transient failure (network, 5xx) is retried, up to 3 times,
+ * resuming with `Range: bytes=N-` from what is already on disk when the
+ * registry answers 206 (and starting over when it answers 200).
  */
 async function downloadBlob(client: RegistryClient, ref: Reference, d: Descriptor, scope: string, store: Store, onBytes?: (n: number) => void): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const temp = store.tempPath(shortId(d.digest));
-    try {
-      const res = await client.get(`/v2/${ref.repository}/blobs/${d.digest}`, scope);
-      if (res.status === 404) {
-        await res.body?.cancel();
-        throw new ContainerError(`${formatReference(ref)}: blob ${d.digest} not found in the registry`);
-      }
-      if (!res.ok || !res.body) throw new ContainerError(`${formatReference(ref)}: blob ${shortId(d.digest)}: ${await registryError(res)}`);
-      const digester = new Digester(d.size, onBytes);
+  const temp = store.tempPath(shortId(d.digest));
+  try {
+    for (let attempt = 1; ; attempt++) {
       try {
-        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), digester, createWriteStream(temp, { mode: 0o600 }));
+        await downloadAttempt(client, ref, d, scope, temp, onBytes);
+        break;
       } catch (err) {
-        if (err instanceof ContainerError) throw err;
-        throw new TransientError(`${formatReference(ref)}: blob ${shortId(d.digest)}: ${(err as Error).message}`);
+        if (!(err instanceof TransientError)) throw err;
+        if (attempt >= BLOB_ATTEMPTS) throw new ContainerError(err.message);
+        await new Promise((r) => setTimeout(r, 300 * attempt));
       }
-      if (digester.bytes !== d.size) {
-        throw new ContainerError(`blob ${d.digest} is truncated: got ${digester.bytes} of ${d.size} bytes`);
-      }
-      const got = digester.digest();
-      if (got !== d.digest) throw new ContainerError(`blob digest mismatch: wanted ${d.digest}, got ${got}`);
-      store.commit(temp, store.blobPath(d.digest));
-      return;
-    } catch (err) {
-      rmSync(temp, { force: true });
-      if (!(err instanceof TransientError) || attempt >= BLOB_ATTEMPTS) {
-        if (err instanceof TransientError) throw new ContainerError(err.message);
-        throw err;
-      }
-      await new Promise((r) => setTimeout(r, 300 * attempt));
     }
+    store.commit(temp, store.blobPath(d.digest));
+  } finally {
+    rmSync(temp, { force: true });
   }
+}
+
+async function downloadAttempt(client: RegistryClient, ref: Reference, d: Descriptor, scope: string, temp: string, onBytes?: (n: number) => void): Promise<void> {
+  // What an earlier attempt wrote is on disk: hash it again rather than trust
+  // a hash that may have seen bytes the file never got.
+  let offset = existsSync(temp) ? statSync(temp).size : 0;
+  if (offset >= d.size) offset = 0;
+  const res = await client.get(`/v2/${ref.repository}/blobs/${d.digest}`, scope, offset > 0 ? { range: `bytes=${offset}-` } : {});
+  if (res.status === 404) {
+    await res.body?.cancel();
+    throw new ContainerError(`${formatReference(ref)}: blob ${d.digest} not found in the registry`);
+  }
+  if (!res.ok || !res.body) throw new ContainerError(`${formatReference(ref)}: blob ${shortId(d.digest)}: ${await registryError(res)}`);
+  if (res.status !== 206 || !res.headers.get('content-range')?.startsWith(`bytes ${offset}-`)) offset = 0;
+  const hash = createHash('sha256');
+  if (offset > 0) {
+    for await (const chunk of createReadStream(temp, { end: offset - 1 })) hash.update(chunk as Buffer);
+  }
+  const digester = new Digester(d.size, onBytes, hash, offset);
+  try {
+    await pipeline(
+      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
+      digester,
+      createWriteStream(temp, offset > 0 ? { flags: 'r+', start: offset } : { mode: 0o600 }),
+    );
+  } catch (err) {
+    if (err instanceof ContainerError) throw err;
+    throw new TransientError(`${formatReference(ref)}: blob ${shortId(d.digest)}: ${(err as Error).message}`);
+  }
+  if (digester.bytes !== d.size) throw new ContainerError(`blob ${d.digest} is truncated: got ${digester.bytes} of ${d.size} bytes`);
+  const got = digester.digest();
+  if (got !== d.digest) throw new ContainerError(`blob digest mismatch: wanted ${d.digest}, got ${got}`);
 }
 
 /** The uncompressed tar of a stored layer blob, hashed on the way (for the diff_id check). */

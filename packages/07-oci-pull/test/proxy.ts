@@ -17,6 +17,8 @@ export interface Proxy {
   cutsDone(): number;
   /** the most client connections open at once */
   maxOpen(): number;
+  /** bytes sent to clients, all connections together */
+  bytesSent(): number;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
   const sockets = new Set<Socket>();
   let cuts = 0;
   let open = 0;
+  let total = 0;
   let maxOpen = 0;
   const server: Server = createServer((client) => {
     open++;
@@ -38,11 +41,14 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
       sent += d.length;
       if (opts.cutAfter !== undefined && sent > opts.cutAfter && cuts < (opts.cuts ?? 1)) {
         cuts++;
-        client.write(d.subarray(0, d.length - (sent - opts.cutAfter)));
+        const part = d.subarray(0, d.length - (sent - opts.cutAfter));
+        total += part.length;
+        client.write(part);
         client.destroy();
         upstream.destroy();
         return;
       }
+      total += d.length;
       client.write(d);
       if (opts.bytesPerSecond) {
         upstream.pause();
@@ -65,6 +71,7 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
     host: `127.0.0.1:${port}`,
     cutsDone: () => cuts,
     maxOpen: () => maxOpen,
+    bytesSent: () => total,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
