@@ -29,8 +29,10 @@ const FLAGS = {
 await runMain(USAGE, async () => {
   const [verb, ...rest] = process.argv.slice(2);
   if (verb !== 'pull' && verb !== 'run') throw new UsageError(verb ? `unknown command ${JSON.stringify(verb)}` : 'missing command (pull or run)');
-  const dash = rest.indexOf('--');
-  const ours = dash >= 0 ? rest.slice(0, dash) : rest;
+  // pull: flags anywhere. run: as in docker, whatever follows REF is the command
+  // (an optional `--` first), so `run IMG sh -c 'x'` keeps its -c.
+  const split = verb === 'run' ? afterRef(rest) : rest.indexOf('--');
+  const ours = split >= 0 ? rest.slice(0, split) : rest;
   let parsed;
   try {
     parsed = parseArgs({ args: ours, options: FLAGS, strict: true, allowPositionals: true });
@@ -46,7 +48,7 @@ await runMain(USAGE, async () => {
   const progress = createProgress(verb === 'run' ? process.stderr : process.stdout);
 
   if (verb === 'pull') {
-    if (extra.length || dash >= 0) throw new UsageError(`pull takes one REF, not ${JSON.stringify([...extra, ...rest.slice(dash + 1)].join(' '))}`);
+    if (extra.length || split >= 0) throw new UsageError(`pull takes one REF, not ${JSON.stringify([...extra, ...rest.slice(split + 1)].join(' '))}`);
     for (const flag of ['hostname', 'net', 'pids-max', 'memory', 'cpus'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to run`);
     }
@@ -70,7 +72,7 @@ await runMain(USAGE, async () => {
   }
 
   if (values.dest !== undefined) throw new UsageError('--dest belongs to pull');
-  const command = dash >= 0 ? rest.slice(dash + 1) : extra;
+  const command = split >= 0 ? rest.slice(rest[split] === '--' ? split + 1 : split) : extra;
   const net = values.net ?? 'bridge';
   if (!(NET_MODES as readonly string[]).includes(net)) throw new UsageError(`--net ${JSON.stringify(net)}: must be one of ${NET_MODES.join(', ')}`);
   if (values.hostname !== undefined) {
@@ -98,4 +100,18 @@ function checkDest(dir: string): string {
   if (!statSync(abs).isDirectory()) throw new ContainerError(`--dest ${dir}: not a directory`);
   if (readdirSync(abs).length > 0) throw new ContainerError(`--dest ${dir}: not empty (give a new or empty directory)`);
   return abs;
+}
+
+/** run: the index where the command starts, i.e. just after REF (or the `--` after it); -1 without one. */
+function afterRef(args: readonly string[]): number {
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i]!;
+    if (a === '--') return i;
+    if (!a.startsWith('-') || a === '-') break;
+    // Every flag of ours takes a value: --flag=V is one word, --flag V two.
+    i += a.includes('=') ? 1 : 2;
+  }
+  if (i + 1 >= args.length) return -1;
+  return i + 1;
 }

@@ -73,7 +73,7 @@ describe.skipIf(!requireRoot('07-oci-pull run'))('07-oci-pull: run', () => {
     expect(hostSnapshot().hostname).not.toBe(hostname);
   });
 
-  it('resolves a user by name from the image (nobody = 65534) and sees only the image files', async () => {
+  it('resolves a user by name from the image (nobody = 65534) and sees only the image files (docker-style CMD, no --)', async () => {
     const name = repo();
     const marker = randomToken(16);
     const image = await busyboxImage(busyboxRootfs(), {
@@ -81,7 +81,7 @@ describe.skipIf(!requireRoot('07-oci-pull run'))('07-oci-pull: run', () => {
       extraLayers: [{ entries: [{ path: 'marker', content: marker }] }],
     });
     await pushImage(anon, name, 'v1', image);
-    const r = await step(['run', '--net', 'none', `${anon}/${name}:v1`, '--', 'sh', '-c', 'id -u; cat /marker; echo; ls /'], tempDir('root'));
+    const r = await step(['run', '--net', 'none', `${anon}/${name}:v1`, 'sh', '-c', 'id -u; cat /marker; echo; ls /'], tempDir('root'));
     expect(r.code).toBe(0);
     const [uid, seen, ...ls] = r.stdout.trim().split('\n');
     expect(uid).toBe('65534');
