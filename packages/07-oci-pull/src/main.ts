@@ -1,6 +1,6 @@
 // Step 07: pull an OCI image from a registry into the store, and run it.
 //   npx tsx packages/07-oci-pull/src/main.ts pull REF [--dest DIR] [--platform os/arch[/variant]]
-//   sudo npx tsx packages/07-oci-pull/src/main.ts run REF [-- CMD [ARGS...]]
+//   sudo npx tsx packages/07-oci-pull/src/main.ts run [flags] REF [[--] CMD [ARGS...]]
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +13,7 @@ import { runImage } from './run.js';
 import { Store } from './store.js';
 
 const USAGE =
-  'main.ts pull REF [--dest DIR] [--platform os/arch[/variant]] | main.ts run [--platform P] [--hostname NAME] [--net bridge|none|host] [--pids-max N] [--memory SIZE] [--cpus N] REF [-- CMD [ARGS...]]';
+  'main.ts pull REF [--dest DIR] [--platform os/arch[/variant]] | main.ts run [--platform P] [--hostname NAME] [--net bridge|none|host] [--pids-max N] [--memory SIZE] [--cpus N] REF [[--] CMD [ARGS...]]';
 
 const FLAGS = {
   dest: { type: 'string' },
