@@ -94,4 +94,15 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
     expect(noBridge.code).toBe(125);
     expect(noBridge.stderr).toMatch(/needs --network bridge/);
   });
+
+  it('10 bridge containers started at once get 10 different addresses', async () => {
+    const runs = await Promise.all(Array.from({ length: 10 }, () => root.hull(['run', '-d', '--network', 'bridge', image])));
+    expect(runs.map((r) => r.code)).toEqual(Array(10).fill(0));
+    const ids = runs.map((r) => r.stdout.trim());
+    const infos = JSON.parse((await root.hull(['inspect', ...ids])).stdout) as { NetworkSettings: { IPAddress: string } }[];
+    const addresses = infos.map((i) => i.NetworkSettings.IPAddress);
+    expect(new Set(addresses).size).toBe(10);
+    expect((await root.hull(['rm', '-f', ...ids])).code).toBe(0);
+    await waitFor(() => !hostLinks().includes(root.bridge), 10_000, 'the bridge to go');
+  });
 });

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomExitCode, randomHostname, randomToken, requireRoot } from '@hull/testkit';
+import { collect, descendants, hostSnapshot, randomExitCode, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime run'))('hull run (foreground)', () => {
@@ -143,5 +143,24 @@ describe.skipIf(!requireRoot('final-runtime run'))('hull run (foreground)', () =
     expect(notExec.code).toBe(126);
     expect(notExec.stderr.trim().split('\n')).toHaveLength(1);
     expect(root.containers()).toEqual([]);
+  });
+
+  it('SIGTERM and SIGINT to hull reach the container; a PID 1 without a handler is killed (137), a trap decides itself', async () => {
+    const sleeper = root.start(['run', '--rm', image, 'sleep', '100']);
+    // Sent as soon as the overlay is mounted, i.e. most likely while hull is still setting up: it is held, then forwarded.
+    await waitFor(() => root.mounts().length > 0, 20_000, 'the overlay to be mounted');
+    sleeper.kill('SIGTERM');
+    const done = await collect(sleeper);
+    expect(done.code).toBe(137);
+    const code = randomExitCode();
+    const trapper = root.start(['run', '--rm', image, 'sh', '-c', `trap "exit ${code}" INT; echo ready; while :; do sleep 0.1; done`]);
+    let out = '';
+    trapper.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('ready'), 20_000, 'the trap');
+    trapper.kill('SIGINT');
+    const exit = await new Promise<number | null>((r) => trapper.on('close', (c) => r(c)));
+    expect(exit).toBe(code);
+    await waitFor(() => root.containers().length === 0, 10_000, '--rm');
+    expect(root.mounts()).toEqual([]);
   });
 });
