@@ -262,7 +262,7 @@ async function checkDiffId(tar: Digester, done: Promise<void>, layer: Descriptor
 }
 
 /** Extract a layer once, into tmp/ and then layers/<hex>: an overlayfs lowerdir for later. */
-async function extractToStore(store: Store, layer: Descriptor, diffId: string, warn: (w: string) => void): Promise<void> {
+export async function extractToStore(store: Store, layer: Descriptor, diffId: string, warn: (w: string) => void): Promise<void> {
   const temp = store.tempPath(`layer-${shortId(diffId)}`);
   mkdirSync(temp, { mode: 0o755 });
   const { tar, done } = layerTar(store, layer);

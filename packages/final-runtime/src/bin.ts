@@ -20,6 +20,7 @@ const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> 
   pull: ['Download an image from a registry', async () => (await import('./commands/images.js')).pullCommand],
   login: ['Log in to a registry (-u USER --password-stdin)', async () => (await import('./commands/login.js')).login],
   logout: ['Log out from a registry', async () => (await import('./commands/login.js')).logout],
+  load: ['Load an image from a docker-archive or oci-archive tarball (-i FILE)', async () => (await import('./commands/load.js')).load],
   images: ['List images', async () => (await import('./commands/images.js')).images],
   rmi: ['Remove images', async () => (await import('./commands/images.js')).rmi],
   doctor: ['Check what this machine offers hull, with a fix for what is missing', async () => (await import('./commands/doctor.js')).doctor],

@@ -1,0 +1,202 @@
+// hull load -i FILE: an image from a tarball, for machines without a
+// registry. Two formats:
+//   oci-archive     an OCI image layout (oci-layout, index.json, blobs/sha256/...),
+//                   named by the io.containerd.image.name or
+//                   org.opencontainers.image.ref.name annotation;
+//   docker-archive  `docker save` (manifest.json: [{Config, RepoTags, Layers}]).
+// Every blob is hashed before it enters chapter 07's store, and each layer is
+// extracted by chapter 07's extractToStore, exactly as a pull does; the
+// archive is trusted no more than a registry.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { join, normalize } from 'node:path';
+import { ContainerError } from '@hull/01-uts';
+import {
+  type Descriptor,
+  extractToStore,
+  formatPlatform,
+  formatReference,
+  hostPlatform,
+  type ImageRecord,
+  isIndex,
+  MediaType,
+  parseConfig,
+  parseManifest,
+  parseReference,
+  selectPlatform,
+  Store,
+} from '@hull/07-oci-pull';
+import { parseOptions, stringOption, UsageError } from '../args.js';
+import { hullRoot } from '../store.js';
+
+/** A path inside the unpacked archive, as the archive names it: never absolute, never `..`, never a symlink. */
+function archiveFile(dir: string, name: string): string {
+  const rel = normalize(name);
+  if (rel.startsWith('/') || rel === '..' || rel.startsWith('../')) throw new ContainerError(`archive: bad path ${JSON.stringify(name)}`);
+  const path = join(dir, rel);
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    throw new ContainerError(`archive: ${name} is missing`);
+  }
+  if (!st.isFile()) throw new ContainerError(`archive: ${name} is not a regular file`);
+  return path;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Copy a verified file into blobs/ under its digest (temp + rename, like every store write). */
+async function importBlob(store: Store, path: string, digest: string, size?: number): Promise<void> {
+  const got = await sha256Of(path);
+  if (got !== digest) throw new ContainerError(`archive: blob digest mismatch: wanted ${digest}, got ${got}`);
+  if (size !== undefined && lstatSync(path).size !== size) throw new ContainerError(`archive: blob ${digest} has the wrong size`);
+  if (store.hasBlob(digest)) return;
+  const temp = store.tempPath('blob');
+  copyFileSync(path, temp);
+  store.commit(temp, store.blobPath(digest));
+}
+
+function warn(w: string): void {
+  process.stderr.write(`hull: warning: ${w}\n`);
+}
+
+/** The manifest's layers into the store (blobs verified, then extracted once), then the name. */
+async function storeImage(store: Store, names: string[], topDigest: string, manifestDigest: string, layers: Descriptor[], configDigest: string): Promise<string[]> {
+  const config = parseConfig(store.readBlob(configDigest), layers.length);
+  const diffIds = config.rootfs.diff_ids;
+  for (const [i, layer] of layers.entries()) if (!store.hasLayer(diffIds[i]!)) await extractToStore(store, layer, diffIds[i]!, warn);
+  const record: ImageRecord = {
+    digest: topDigest,
+    manifest: manifestDigest,
+    config: configDigest,
+    layers: diffIds,
+    platform: formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }),
+  };
+  const refs = names.map((n) => formatReference(parseReference(n)));
+  for (const ref of refs) store.setImage(ref, record);
+  return refs;
+}
+
+async function loadOciLayout(store: Store, dir: string): Promise<string[]> {
+  const index = parseManifest(readFileSync(archiveFile(dir, 'index.json')), MediaType.ociIndex);
+  if (!isIndex(index)) throw new ContainerError('archive: index.json is not an index');
+  const blob = async (d: Descriptor): Promise<Buffer> => {
+    await importBlob(store, archiveFile(dir, `blobs/sha256/${d.digest.slice('sha256:'.length)}`), d.digest, d.size);
+    return store.readBlob(d.digest);
+  };
+  const loaded: string[] = [];
+  for (const top of index.manifests) {
+    const annotations = (top as Descriptor & { annotations?: Record<string, string> }).annotations ?? {};
+    const name = annotations['io.containerd.image.name'] ?? annotations['org.opencontainers.image.ref.name'];
+    if (!name) throw new ContainerError(`archive: the image ${top.digest} has no name (org.opencontainers.image.ref.name)`);
+    let doc = parseManifest(await blob(top), top.mediaType);
+    let manifestDigest = top.digest;
+    if (isIndex(doc)) {
+      const chosen = selectPlatform(doc, hostPlatform());
+      doc = parseManifest(await blob(chosen), chosen.mediaType);
+      manifestDigest = chosen.digest;
+      if (isIndex(doc)) throw new ContainerError('archive: an index inside an index');
+    }
+    await blob(doc.config);
+    for (const layer of doc.layers) await blob(layer);
+    loaded.push(...(await storeImage(store, [name], top.digest, manifestDigest, doc.layers, doc.config.digest)));
+  }
+  return loaded;
+}
+
+/** docker save writes layers uncompressed, or gzip/zstd in newer versions: tell them by their magic bytes. */
+function layerMediaType(path: string): string {
+  const head = Buffer.alloc(4);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'application/vnd.oci.image.layer.v1.tar+gzip';
+  if (head.readUInt32LE(0) === 0xfd2fb528) return 'application/vnd.oci.image.layer.v1.tar+zstd';
+  return 'application/vnd.oci.image.layer.v1.tar';
+}
+
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+async function loadDockerArchive(store: Store, dir: string): Promise<string[]> {
+  let entries: DockerManifestEntry[];
+  try {
+    entries = JSON.parse(readFileSync(archiveFile(dir, 'manifest.json'), 'utf8')) as DockerManifestEntry[];
+  } catch (err) {
+    if (err instanceof ContainerError) throw err;
+    throw new ContainerError('archive: manifest.json is not valid JSON');
+  }
+  if (!Array.isArray(entries)) throw new ContainerError('archive: manifest.json is not a list');
+  const loaded: string[] = [];
+  for (const entry of entries) {
+    if (!entry.RepoTags?.length) throw new ContainerError(`archive: image ${entry.Config} has no RepoTags`);
+    const configPath = archiveFile(dir, entry.Config);
+    const configDigest = await sha256Of(configPath);
+    await importBlob(store, configPath, configDigest);
+    const layers: Descriptor[] = [];
+    for (const name of entry.Layers) {
+      const path = archiveFile(dir, name);
+      const digest = await sha256Of(path);
+      await importBlob(store, path, digest);
+      layers.push({ mediaType: layerMediaType(path), digest, size: lstatSync(path).size });
+    }
+    // The store keeps images as OCI manifests; a docker archive has none, so we write the one it implies.
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: lstatSync(configPath).size },
+        layers,
+      }),
+    );
+    const manifestDigest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+    const temp = store.tempPath('manifest');
+    writeFileSync(temp, manifest);
+    store.commit(temp, store.blobPath(manifestDigest));
+    loaded.push(...(await storeImage(store, entry.RepoTags, manifestDigest, manifestDigest, layers, configDigest)));
+  }
+  return loaded;
+}
+
+export async function load(args: string[]): Promise<number> {
+  if (args.includes('--help')) {
+    process.stdout.write('Usage: hull load -i FILE\n\nLoad an image from a docker-archive (docker save) or an oci-archive tarball.\n');
+    return 0;
+  }
+  const { values, positionals } = parseOptions(args, { input: { type: 'string', short: 'i' } });
+  const file = stringOption(values, 'input');
+  if (!file || positionals.length) throw new UsageError('give the archive with -i FILE (reading stdin is not supported yet)');
+  if (!existsSync(file)) throw new ContainerError(`open ${file}: no such file`);
+  const store = new Store(hullRoot());
+  store.removeStaleTemps();
+  const dir = store.tempPath('load');
+  mkdirSync(dir, { mode: 0o700 });
+  try {
+    try {
+      // GNU tar refuses absolute and ../ names by default; we read only regular files from it anyway.
+      execFileSync('tar', ['-xf', file, '-C', dir, '--no-same-owner', '--no-same-permissions'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch {
+      throw new ContainerError(`${file}: not a tar archive`);
+    }
+    let refs: string[];
+    if (existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'))) refs = await loadOciLayout(store, dir);
+    else if (existsSync(join(dir, 'manifest.json'))) refs = await loadDockerArchive(store, dir);
+    else throw new ContainerError(`${file}: neither an oci-archive (oci-layout, index.json) nor a docker-archive (manifest.json)`);
+    for (const ref of refs) process.stdout.write(`Loaded image: ${ref}\n`);
+    return 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
