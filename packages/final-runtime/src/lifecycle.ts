@@ -44,10 +44,10 @@ function etcDir(id: string, root: string): string {
 
 /**
  * The overlay is writable, so unlike chapter 03 (which may not write a shared
- * rootfs) we create what the image lacks, as docker does: the mount points
- * and the working directory's parents are created later by init. Never
- * through a symlink: a missing name is created, anything else is left for
- * missingMountpoints to refuse.
+ * rootfs) we create the mount points an image lacks, in the container's own
+ * layer, as docker does (the working directory is created later, by init).
+ * Never through a symlink: only a missing name is created; anything else is
+ * left for missingMountpoints to refuse.
  */
 function createMountpoints(rootfs: string): void {
   for (const dir of ['proc', 'sys', 'dev', 'tmp']) {
