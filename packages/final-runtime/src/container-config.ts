@@ -68,9 +68,14 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...map.values()];
 }
 
+/** `-e` values as docker reads them (a bare KEY takes the host's value), for `run` and `exec`. */
+export function flagEnv(entries: string[]): string[] {
+  return entries.flatMap((e) => envEntry(e, '-e') ?? []);
+}
+
 export function environmentOf(image: ImageRunConfig, flags: RunFlags, hostname: string): string[] {
   const fromFiles = flags.envFiles.flatMap((f) => readEnvFile(f).flatMap((e) => envEntry(e, f) ?? []));
-  const fromFlags = flags.env.flatMap((e) => envEntry(e, '-e') ?? []);
+  const fromFlags = flagEnv(flags.env);
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, ...(flags.tty ? ['TERM=xterm'] : [])];
   // The image's PATH beats our default; the user's beats both.
   return mergeEnv(defaults, image.Env ?? [], fromFiles, fromFlags);

@@ -59,8 +59,11 @@ describe.skipIf(!requireRoot('final-runtime exec'))('hull exec', () => {
 
   it('-e, -u, -w override; -i passes stdin; the exit code is the command’s', async () => {
     const w = randomToken(6);
-    const r = await root.hull(['exec', '-e', `W=${w}`, '-u', '1000', '-w', '/tmp', name, 'sh', '-c', 'echo $W; id -u; pwd']);
-    expect(r.stdout).toBe(`${w}\n1000\n/tmp\n`);
+    const h = randomToken(6);
+    const r = await root.hull(['exec', '-e', `W=${w}`, '-e', 'FROM_HOST', '-u', '1000', '-w', '/tmp', name, 'sh', '-c', 'echo $W $FROM_HOST; id -u; pwd'], {
+      env: { FROM_HOST: h },
+    });
+    expect(r.stdout).toBe(`${w} ${h}\n1000\n/tmp\n`);
     const input = randomToken(20);
     expect((await root.hull(['exec', '-i', name, 'cat'], { input })).stdout).toBe(input);
     const code = randomExitCode();

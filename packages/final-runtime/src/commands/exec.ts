@@ -9,7 +9,7 @@ import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from '@hull/01-ut
 import { resolveUser } from '@hull/07-oci-pull';
 import { close, exitCodeOf, type Namespace, O_CLOEXEC, O_RDONLY, open, spawnJoin, SyscallError } from '@hull/sys';
 import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
-import { mergeEnv } from '../container-config.js';
+import { flagEnv, mergeEnv } from '../container-config.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { DeviceCgroup } from '../security/devices.js';
 import { isRunning, observedState } from '../store.js';
@@ -73,7 +73,7 @@ export async function exec(args: string[]): Promise<number> {
   const pid = state.pid;
   const rootOfIt = `/proc/${pid}/root`;
   const user = resolveUser(rootOfIt, stringOption(values, 'user') ?? config.user);
-  const env = mergeEnv([`HOME=${user.home}`], config.env, listOption(values, 'env'), boolOption(values, 'tty') ? ['TERM=xterm'] : []);
+  const env = mergeEnv([`HOME=${user.home}`], config.env, flagEnv(listOption(values, 'env')), boolOption(values, 'tty') ? ['TERM=xterm'] : []);
   const path = resolveInContainer(pid, command[0]!, env);
   const interactive = boolOption(values, 'interactive');
   const tty = boolOption(values, 'tty');
