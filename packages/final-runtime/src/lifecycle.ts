@@ -5,7 +5,8 @@
 //   mount the overlay -> /etc files -> resolve the user -> runContainer
 //   (chapter 01's loop, with our init stage: chapter 03's setupRootfs + ours)
 //   -> PID 1 runs: record pid -> it exits: record the code, unmount, clean up.
-import { lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ContainerError, extname, runContainer } from '@hull/01-uts';
 import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf, ROOTFS_NAMESPACES } from '@hull/03-chroot-proc';
@@ -21,6 +22,7 @@ import {
   releaseLease,
 } from '@hull/06-network';
 import { type Cgroup, createCgroup } from '@hull/04-cgroups';
+import { checkStageReadable, currentCaller, planUserNamespace, toHost, userNamespaceProblem, type UserNamespacePlan, writeIdMaps } from '@hull/05-userns';
 import { resolveUser } from '@hull/07-oci-pull';
 import { prepareVolumes } from './volumes.js';
 import type { Namespace } from '@hull/sys';
@@ -60,6 +62,18 @@ function createMountpoints(rootfs: string): void {
   }
 }
 
+/** The mapped root must walk from / to the rootfs: bind mounts resolve their source with its credentials. */
+function checkTraversable(path: string, uid: number): void {
+  const parts = path.split('/').filter(Boolean);
+  let dir = '';
+  for (const part of parts.slice(0, -1)) {
+    dir += `/${part}`;
+    const st = statSync(dir);
+    const bit = st.uid === uid ? 0o100 : 0o001;
+    if ((st.mode & bit) === 0) throw new ContainerError(`--userns remap: the container's root (host uid ${uid}) cannot reach ${path}: ${dir} is mode ${(st.mode & 0o777).toString(8)} (chmod o+x ${dir})`);
+  }
+}
+
 function namespacesOf(config: ContainerConfig): Namespace[] {
   return [...ROOTFS_NAMESPACES, ...(config.network === 'host' ? [] : (['net'] as Namespace[]))];
 }
@@ -74,6 +88,9 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
   const monitorPid = process.pid;
   let spec: HullSpec;
   let cgroup: Cgroup | undefined;
+  let plan: UserNamespacePlan | undefined;
+  let devicesCgroup: DeviceCgroup | undefined;
+  const stage = new URL(`./init${extname(import.meta.url)}`, import.meta.url);
   const net: Network = { proxies: [] };
   try {
     // Every container gets its cgroup, limits or not, so its processes can be counted and killed as one.
@@ -87,7 +104,15 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       updateState(id, (s) => (s.ipAddress = address), root);
       for (const mapping of config.publish) net.proxies.push(await PortProxy.listen(mapping, address));
     }
-    mountRootfs(id, config.lowerdirs, root);
+    if (config.userns === 'remap') {
+      // Chapter 05: the default remap (0 -> 100000, 65536 ids), checked before anything is cloned.
+      plan = planUserNamespace({ caller: currentCaller() });
+      const problem = userNamespaceProblem(false);
+      if (problem) throw new ContainerError(problem);
+      checkStageReadable(fileURLToPath(stage), toHost(plan.uidMap, 0)!, toHost(plan.gidMap, 0)!);
+      checkTraversable(rootfsPaths(id, root).rootfs, toHost(plan.uidMap, 0)!);
+    }
+    await mountRootfs(id, config.lowerdirs, root, plan);
     const { rootfs } = rootfsPaths(id, root);
     createMountpoints(rootfs);
     const missing = missingMountpoints(rootfs);
@@ -97,6 +122,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     const security = planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } });
     for (const warning of security.warnings) process.stderr.write(`hull: warning: ${warning}\n`);
     const devices = security.deviceCgroup ? DeviceCgroup.create(security.deviceCgroup.mountPoint, id, security.deviceCgroup.rules) : undefined;
+    devicesCgroup = devices;
     // Recorded with the others, so `rm` removes it too if this monitor dies first.
     if (devices) updateState(id, (s) => s.cgroupDirs.push(devices.path), root);
     const etc = etcDir(id, root);
@@ -123,7 +149,9 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       uid: user.uid,
       gid: user.gid,
       groups: user.groups,
-      cgroupProcs: [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
+      // In a user namespace the init runs as the mapped root, which may not open
+      // cgroup.procs: the host side moves it in before it starts (beforeStart).
+      cgroupProcs: plan ? [] : [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
       security: security.spec,
     };
   } catch (err) {
@@ -131,16 +159,23 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     throw err;
   }
   const lease = net.lease;
+  const userPlan = plan;
+  const joinFromHost = userPlan ? cgroup : undefined;
+  const devicesFromHost = userPlan ? devicesCgroup : undefined;
 
   return new Promise<Started>((resolve, reject) => {
     let started = false;
     const exit = runContainer<HullSpec>({
-      stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
+      stage,
       spec,
-      namespaces: namespacesOf(config),
+      namespaces: [...namespacesOf(config), ...(userPlan ? (['user'] as Namespace[]) : [])],
       stdio,
-      // While the child waits: its network namespace gets eth0 on the bridge, or just lo up.
+      // While the child waits: its uid/gid maps (chapter 05), its cgroups when
+      // it cannot join them itself, eth0 on the bridge or just lo up.
       beforeStart: (pid) => {
+        if (userPlan) writeIdMaps(pid, userPlan);
+        joinFromHost?.add(pid);
+        devicesFromHost?.add(pid);
         if (lease) attachToBridge(lease, pid);
         else if (config.network === 'none') bringUpLoopback(pid);
       },

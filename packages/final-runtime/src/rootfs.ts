@@ -4,8 +4,9 @@
 // the clone and unmounted when it exits. Start time does not grow with the
 // image's size, and `rm` deletes exactly what the container wrote.
 //
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { ContainerError } from '@hull/01-uts';
+import { IdmappedRootfs, toHost, type UserNamespacePlan } from '@hull/05-userns';
 import { join } from 'node:path';
 import { MNT_DETACH, mount, SyscallError, umount2 } from '@hull/sys';
 import { containerDir } from './store.js';
@@ -32,19 +33,41 @@ export function isMountPoint(path: string): boolean {
 /**
  * Mount the overlay. lowerdirs come top layer first (overlayfs(5): the
  * leftmost lower dir is the top).
+ *
+ * With a user namespace (--userns remap) the container's root is host uid
+ * 100000, and the image's files, owned by 0 on disk, must look like its own.
+ * An overlayfs mount cannot itself be idmapped (mount_setattr: EINVAL), but
+ * its layers can (Linux 5.19+): each lower dir is mounted idmapped with the
+ * container's map (chapter 05's IdmappedRootfs), and the upper and work dirs,
+ * which only this container writes, simply belong to its root on disk. The
+ * overlay keeps its own references to the idmapped layers, so those mounts
+ * are detached right after it is made.
  */
-export function mountRootfs(id: string, lowerdirs: string[], root?: string): void {
+export async function mountRootfs(id: string, lowerdirs: string[], root?: string, plan?: UserNamespacePlan): Promise<void> {
   const p = rootfsPaths(id, root);
   for (const dir of [p.rootfs, p.upper, p.work]) mkdirSync(dir, { recursive: true });
   if (lowerdirs.length === 0) throw new ContainerError('image has no layers');
-  const data = `lowerdir=${lowerdirs.join(':')},upperdir=${p.upper},workdir=${p.work}`;
+  const idmapped: IdmappedRootfs[] = [];
   try {
-    mount('overlay', p.rootfs, 'overlay', 0, data);
-  } catch (err) {
-    // No copy fallback yet (docs/final-runtime.md, "Not done yet"): say why plainly.
-    if (err instanceof SyscallError && (err.code === 'ENODEV' || err.code === 'EINVAL'))
-      throw new ContainerError(`overlayfs unavailable for ${p.rootfs} (${err.code}): hull needs overlayfs (modprobe overlay) and a store on ext4/xfs/tmpfs`);
-    throw err;
+    let lowers = lowerdirs;
+    if (plan) {
+      for (const dir of lowerdirs) idmapped.push(await IdmappedRootfs.create(dir, plan));
+      lowers = idmapped.map((m) => m.path);
+      const uid = toHost(plan.uidMap, 0)!;
+      const gid = toHost(plan.gidMap, 0)!;
+      for (const dir of [p.upper, p.work]) chownSync(dir, uid, gid);
+    }
+    const data = `lowerdir=${lowers.join(':')},upperdir=${p.upper},workdir=${p.work}`;
+    try {
+      mount('overlay', p.rootfs, 'overlay', 0, data);
+    } catch (err) {
+      // No copy fallback yet (docs/final-runtime.md, "Not done yet"): say why plainly.
+      if (err instanceof SyscallError && (err.code === 'ENODEV' || err.code === 'EINVAL'))
+        throw new ContainerError(`overlayfs unavailable for ${p.rootfs} (${err.code}): hull needs overlayfs (modprobe overlay) and a store on ext4/xfs/tmpfs`);
+      throw err;
+    }
+  } finally {
+    for (const m of idmapped) m.release();
   }
 }
 

@@ -61,6 +61,8 @@ export interface ContainerConfig {
   volumes: VolumeSpec[];
   /** --read-only: the root filesystem is mounted read-only (volumes keep their own mode). */
   readonly: boolean;
+  /** --userns: 'remap' runs it in a user namespace (root inside = host uid 100000, chapter 05). */
+  userns: 'host' | 'remap';
   /** -t: its stdio is a pty, which its init makes the controlling terminal of a new session. */
   tty: boolean;
   /** -m, --cpus, --pids-limit (chapter 04). */

@@ -34,6 +34,7 @@ export const RUN_OPTIONS: OptionSpecs = {
   publish: { type: 'string', short: 'p', multiple: true },
   volume: { type: 'string', short: 'v', multiple: true },
   'read-only': { type: 'boolean' },
+  userns: { type: 'string' },
   memory: { type: 'string', short: 'm' },
   cpus: { type: 'string' },
   'pids-limit': { type: 'string' },
@@ -66,6 +67,7 @@ Options:
   -p, --publish H:C        Forward host TCP port H to the container's port C (bridge only)
   -v, --volume SRC:DST[:ro] Bind a host path (absolute SRC) or a named volume (SRC a name)
       --read-only          Mount the container's root filesystem read-only
+      --userns MODE        host (default) or remap: root inside is host uid 100000
   -m, --memory BYTES       Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)
       --cpus N             CPUs worth of time (e.g. 0.5)
       --pids-limit N       Most processes and threads at once
@@ -97,6 +99,11 @@ function networkOf(value: string | undefined): ContainerConfig['network'] {
   throw new UsageError(`--network ${value}: use none, bridge or host`);
 }
 
+function usernsOf(value: string | undefined): ContainerConfig['userns'] {
+  if (value === undefined || value === 'host' || value === 'remap') return value ?? 'host';
+  throw new UsageError(`--userns ${value}: use host or remap`);
+}
+
 function publishOf(values: string[], network: ContainerConfig['network']): PortMapping[] {
   if (values.length && network !== 'bridge') throw new UsageError('-p/--publish needs --network bridge');
   return values.map((text) => {
@@ -124,7 +131,8 @@ function create(config: ContainerConfig, root: string, nameGiven: boolean): void
     while (!nameGiven && taken.has(config.name)) config.name = randomName();
     const other = taken.get(config.name);
     if (other) throw new ContainerError(`the container name "${config.name}" is already in use by container ${other.slice(0, 12)}: remove it or pick another name`);
-    mkdirSync(containerDir(config.id, root), { recursive: true, mode: 0o700 });
+    // With --userns remap the container's root (host uid 100000) must walk through to its rootfs and /etc files.
+    mkdirSync(containerDir(config.id, root), { recursive: true, mode: config.userns === 'remap' ? 0o711 : 0o700 });
     writeState(config.id, newState(), root);
     writeConfig(config, root);
   }, root);
@@ -191,6 +199,7 @@ export async function run(args: string[]): Promise<number> {
     publish,
     volumes: listOption(values, 'volume').map(parseVolume),
     readonly: boolOption(values, 'read-only'),
+    userns: usernsOf(stringOption(values, 'userns')),
     tty,
     limits,
     security,
