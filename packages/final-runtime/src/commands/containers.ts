@@ -315,6 +315,7 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
       NanoCpus: Math.round((config.limits.cpus ?? 0) * 1e9),
       PidsLimit: config.limits.pidsMax ?? 0,
       ReadonlyRootfs: config.readonly,
+      UsernsMode: config.userns,
       CgroupParent: 'hull',
       PortBindings: Object.fromEntries(config.publish.map((m) => [`${m.containerPort}/tcp`, [{ HostIp: '', HostPort: String(m.hostPort) }]])),
     },
