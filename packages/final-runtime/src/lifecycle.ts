@@ -112,7 +112,8 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       checkStageReadable(fileURLToPath(stage), toHost(plan.uidMap, 0)!, toHost(plan.gidMap, 0)!);
       checkTraversable(rootfsPaths(id, root).rootfs, toHost(plan.uidMap, 0)!);
     }
-    await mountRootfs(id, config.lowerdirs, root, plan);
+    const driver = await mountRootfs(id, config, root, plan);
+    updateState(id, (s) => (s.rootfsDriver = driver), root);
     const { rootfs } = rootfsPaths(id, root);
     createMountpoints(rootfs);
     const missing = missingMountpoints(rootfs);
@@ -189,7 +190,6 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
             s.pidStartTime = processStartTime(pid);
             s.monitorPid = monitorPid;
             s.startedAt = new Date().toISOString();
-            s.rootfsDriver = 'overlay';
           },
           root,
         );

@@ -71,6 +71,10 @@ export interface ContainerConfig {
   security?: SecurityFlags;
   /** Overlay lower dirs, top layer first, as overlayfs wants them. */
   lowerdirs: string[];
+  /** The image's manifest digest: what the copy driver flattens when overlayfs is unavailable. */
+  manifest: string;
+  /** overlay, or copy when HULL_STORAGE_DRIVER=copy asked for it at create (overlay falls back to copy by itself). */
+  storageDriver: 'overlay' | 'copy';
 }
 
 export type Status = 'created' | 'running' | 'exited';
@@ -87,7 +91,7 @@ export interface ContainerState {
   exitCode: number;
   error: string;
   /** How the rootfs was made (only overlay so far). */
-  rootfsDriver: 'overlay' | '';
+  rootfsDriver: 'overlay' | 'copy' | '';
   /** The cgroup directories made for it (chapter 04), so `rm` can remove them after a crash. */
   cgroupDirs: string[];
   /** Its address on the bridge, for --network bridge. */

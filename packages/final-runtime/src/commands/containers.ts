@@ -328,7 +328,7 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
       RW: !v.readonly,
     })),
     GraphDriver: {
-      Name: 'overlay',
+      Name: state.rootfsDriver || 'overlay',
       Data: { LowerDir: config.lowerdirs.join(':'), UpperDir: paths.upper, WorkDir: paths.work, MergedDir: paths.rootfs },
     },
   };

@@ -17,6 +17,7 @@ import { planSecurity, type SecurityFlags } from '../security/plan.js';
 import { type ContainerConfig, containerDir, containerIds, hullRoot, newState, readConfig, withStoreLock, writeConfig, writeState } from '../store.js';
 import { startDetached } from '../supervisor-client.js';
 import { parseVolume } from '../volumes.js';
+import { storageDriverFromEnv } from '../rootfs.js';
 
 export const RUN_OPTIONS: OptionSpecs = {
   rm: { type: 'boolean' },
@@ -176,6 +177,9 @@ export async function run(args: string[]): Promise<number> {
   };
   planSecurity(security); // a bad capability, profile or limit fails here, before any pull or container
 
+  const storageDriver = storageDriverFromEnv();
+  const userns = usernsOf(stringOption(values, 'userns'));
+  if (storageDriver === 'copy' && userns === 'remap') throw new ContainerError('HULL_STORAGE_DRIVER=copy: --userns remap needs overlayfs');
   const root = hullRoot();
   const store = new Store(root);
   const image = await imageFor(store, ref);
@@ -199,11 +203,13 @@ export async function run(args: string[]): Promise<number> {
     publish,
     volumes: listOption(values, 'volume').map(parseVolume),
     readonly: boolOption(values, 'read-only'),
-    userns: usernsOf(stringOption(values, 'userns')),
+    userns,
     tty,
     limits,
     security,
     lowerdirs: image.lowerdirs,
+    manifest: image.record.manifest,
+    storageDriver,
   };
   create(config, root, name !== undefined);
 
