@@ -54,7 +54,7 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
   it('bridge + -p: eth0 with an address of our subnet, a published port that reaches it; all gone after rm', async () => {
     const hostPort = await freePort();
     const name = `b-${randomToken(6)}`;
-    const run = await root.hull(['run', '-d', '--name', name, '--network', 'bridge', '-p', `${hostPort}:8080`, image, 'httpd', '-f', '-p', '8080', '-h', '/www']);
+    const run = await root.hull(['run', '-d', '--name', name, '--network', 'bridge', '-p', `${hostPort}:8080/tcp`, image, 'httpd', '-f', '-p', '8080', '-h', '/www']);
     expect(run.code).toBe(0);
     const [info] = JSON.parse((await root.hull(['inspect', name])).stdout) as { NetworkSettings: { IPAddress: string } }[];
     const address = info!.NetworkSettings.IPAddress;
@@ -97,6 +97,11 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
     const noBridge = await root.hull(['run', '--rm', '-p', '8080:80', image, 'true']);
     expect(noBridge.code).toBe(125);
     expect(noBridge.stderr).toMatch(/needs --network bridge/);
+    for (const spec of ['8080:80/udp', '127.0.0.1:8080:80', '80']) {
+      const bad = await root.hull(['run', '--rm', '--network', 'bridge', '-p', spec, image, 'true']);
+      expect(bad.code, spec).toBe(125);
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    }
   });
 
   it('10 bridge containers started at once get 10 different addresses', async () => {

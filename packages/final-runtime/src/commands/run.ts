@@ -108,8 +108,10 @@ function usernsOf(value: string | undefined): ContainerConfig['userns'] {
 function publishOf(values: string[], network: ContainerConfig['network']): PortMapping[] {
   if (values.length && network !== 'bridge') throw new UsageError('-p/--publish needs --network bridge');
   return values.map((text) => {
-    const mapping = parsePublish(text);
-    if (!mapping) throw new UsageError(`-p ${text}: expected HOSTPORT:CONTAINERPORT (TCP), e.g. 8080:80`);
+    // docker's [IP:]HOST:CTR[/tcp|/udp]: the proxy (chapter 06) listens on every address, TCP only.
+    if (/\/udp$/.test(text)) throw new UsageError(`-p ${text}: UDP is not supported yet (the port proxy is TCP only)`);
+    const mapping = parsePublish(text.replace(/\/tcp$/, ''));
+    if (!mapping) throw new UsageError(`-p ${text}: expected HOSTPORT:CONTAINERPORT[/tcp], e.g. 8080:80 (no IP: hull listens on every address)`);
     return mapping;
   });
 }
