@@ -100,8 +100,15 @@ describe.skipIf(!requireRoot('final-runtime limits'))('hull run -m / --cpus / --
     expect(row!.CpuPercent).toBeGreaterThan(0); // a busy loop, whatever the machine's load
     const table = await root.hull(['stats', '--no-stream']);
     expect(table.stdout).toMatch(new RegExp(`^CONTAINER ID\\s+NAME\\s+CPU %\\s+MEM USAGE / LIMIT\\s+PIDS\\n[0-9a-f]{12}\\s+${name}\\s+[\\d.]+%\\s+[\\d.]+[KM]iB / 48.00MiB\\s+1\\n$`));
-    const streaming = await root.hull(['stats']);
-    expect(streaming.code).toBe(125);
+    // Without --no-stream: a frame a second until SIGINT, then exit 0.
+    const live = root.start(['stats', name]);
+    let out = '';
+    live.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => (out.match(/^CONTAINER ID/gm) ?? []).length >= 2, 20_000, 'two frames');
+    live.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => live.on('close', (c) => r(c)));
+    expect(code).toBe(0);
+    expect(out).toContain(name);
     await root.hull(['rm', '-f', name]);
   });
 });

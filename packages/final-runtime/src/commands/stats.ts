@@ -3,7 +3,7 @@
 // measured over half a second: the cgroup's CPU time is a counter, so one
 // read alone says nothing about the rate.
 import { type Cgroup, CgroupV1, CgroupV2, detectLayout } from '@hull/04-cgroups';
-import { boolOption, parseOptions, UsageError } from '../args.js';
+import { boolOption, parseOptions } from '../args.js';
 import { findContainer, shortId } from '../names.js';
 import { type ContainerConfig, containerIds, isRunning, observedState, readConfig } from '../store.js';
 
@@ -29,21 +29,15 @@ export interface StatsRow {
   Pids: number | null;
 }
 
-export async function stats(args: string[]): Promise<number> {
-  if (args.includes('--help')) {
-    process.stdout.write('Usage: hull stats --no-stream [--json] [CONTAINER...]\n\nOne snapshot of CPU, memory and pids of running containers (streaming is not implemented yet).\n');
-    return 0;
-  }
-  const { values, positionals } = parseOptions(args, { 'no-stream': { type: 'boolean' }, json: { type: 'boolean' } });
-  if (!boolOption(values, 'no-stream')) throw new UsageError('live streaming is not implemented yet: use --no-stream');
-  const configs: ContainerConfig[] = positionals.length ? positionals.map((ref) => findContainer(ref)) : containerIds().map((id) => readConfig(id));
+/** Usage of each container's cgroup, CPU % measured over `intervalMs`. */
+async function sample(configs: ContainerConfig[], intervalMs: number): Promise<StatsRow[]> {
   const running = configs.filter((c) => isRunning(observedState(c.id)));
   const cgroups = running.map((c) => [c, openCgroup(c.id)] as const);
   const first = cgroups.map(([, cg]) => cg?.usage().cpuUsageUsec ?? null);
   const start = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, intervalMs));
   const elapsedUs = Number(process.hrtime.bigint() - start) / 1000;
-  const rows: StatsRow[] = cgroups.map(([config, cg], i) => {
+  return cgroups.map(([config, cg], i) => {
     const usage = cg?.usage();
     const before = first[i];
     const cpu = usage?.cpuUsageUsec ?? null;
@@ -57,10 +51,10 @@ export async function stats(args: string[]): Promise<number> {
       Pids: usage?.pidsCurrent ?? null,
     };
   });
-  if (boolOption(values, 'json')) {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    return 0;
-  }
+}
+
+function render(rows: StatsRow[], json: boolean): string {
+  if (json) return `${JSON.stringify(rows, null, 2)}\n`;
   const table = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'PIDS']];
   for (const r of rows) {
     table.push([
@@ -72,6 +66,30 @@ export async function stats(args: string[]): Promise<number> {
     ]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  process.stdout.write(table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n');
+  return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n';
+}
+
+export async function stats(args: string[]): Promise<number> {
+  if (args.includes('--help')) {
+    process.stdout.write('Usage: hull stats [--no-stream] [--json] [CONTAINER...]\n\nCPU, memory and pids of running containers: redrawn every second until Ctrl-C, or one snapshot with --no-stream.\n');
+    return 0;
+  }
+  const { values, positionals } = parseOptions(args, { 'no-stream': { type: 'boolean' }, json: { type: 'boolean' } });
+  const json = boolOption(values, 'json');
+  const named = positionals.map((ref) => findContainer(ref));
+  const configs = (): ContainerConfig[] => (named.length ? named : containerIds().map((id) => readConfig(id)));
+  if (boolOption(values, 'no-stream')) {
+    process.stdout.write(render(await sample(configs(), 500), json));
+    return 0;
+  }
+  // Streaming: a frame a second until a signal; on a terminal each frame replaces the last.
+  let stopped = false;
+  const stop = () => (stopped = true);
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, stop);
+  const clear = process.stdout.isTTY && !json ? '\x1b[2J\x1b[H' : '';
+  while (!stopped) {
+    const frame = render(await sample(configs(), 1000), json);
+    if (!stopped) process.stdout.write(clear + frame);
+  }
   return 0;
 }
