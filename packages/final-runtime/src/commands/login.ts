@@ -46,20 +46,69 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/**
+ * Ask on the terminal. The password is read in raw mode and never echoed;
+ * Ctrl-C gives up (exit 130, like a shell), Backspace edits.
+ */
+function prompt(question: string, echo: boolean): Promise<string> {
+  process.stdout.write(question);
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          stdin.off('data', onData);
+          stdin.setRawMode(false);
+          stdin.pause();
+          process.stdout.write('\n');
+          resolve(text);
+          return;
+        }
+        if (ch === '\u0003') {
+          stdin.setRawMode(false);
+          process.stdout.write('\n');
+          process.exit(130);
+        }
+        if (ch === '\u007f' || ch === '\b') {
+          if (text.length > 0) {
+            text = text.slice(0, -1);
+            if (echo) process.stdout.write('\b \b');
+          }
+          continue;
+        }
+        text += ch;
+        if (echo) process.stdout.write(ch);
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
 const LOGIN: OptionSpecs = { username: { type: 'string', short: 'u' }, 'password-stdin': { type: 'boolean' } };
 
 export async function login(args: string[]): Promise<number> {
   if (args.includes('--help')) {
-    process.stdout.write('Usage: echo PASSWORD | hull login -u USER --password-stdin HOST\n');
+    process.stdout.write('Usage: hull login [-u USER] HOST (asks on the terminal)\n       echo PASSWORD | hull login -u USER --password-stdin HOST\n');
     return 0;
   }
   const { values, positionals } = parseOptions(args, LOGIN);
   if (positionals.length !== 1) throw new UsageError('"hull login" requires exactly 1 argument: HOST');
-  const username = stringOption(values, 'username');
-  // No interactive prompt yet: a password on the command line would sit in `ps` and the shell history.
-  if (!username || !boolOption(values, 'password-stdin')) throw new UsageError('give -u USER and the password on stdin with --password-stdin');
-  const password = await readStdin();
-  if (!password) throw new UsageError('--password-stdin: stdin was empty');
+  // Never a password flag: it would sit in `ps` and the shell history. stdin, or a prompt on a terminal.
+  let username = stringOption(values, 'username');
+  let password: string;
+  if (boolOption(values, 'password-stdin')) {
+    if (!username) throw new UsageError('--password-stdin needs -u USER');
+    password = await readStdin();
+    if (!password) throw new UsageError('--password-stdin: stdin was empty');
+  } else {
+    if (!process.stdin.isTTY) throw new UsageError('no terminal to ask on: give -u USER and the password with --password-stdin');
+    username ??= await prompt('Username: ', true);
+    password = await prompt('Password: ', false);
+    if (!username || !password) throw new UsageError('a username and a password are needed');
+  }
   const registry = registryOf(positionals[0]!);
   const client = new RegistryClient({
     registry,
