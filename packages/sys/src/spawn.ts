@@ -122,21 +122,11 @@ export async function spawn(opts: SpawnOptions): Promise<Child> {
   let pidfd = -1;
   try {
     pidfd = pidfdOpen(pid);
-    if (opts.beforeStart) await opts.beforeStart(pid);
-    write(syncW, Buffer.from('g'));
   } catch (err) {
-    close(syncW);
-    close(errR);
-    try {
-      kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    waitpid(pid);
-    if (pidfd >= 0) close(pidfd);
+    abandon(pid, syncW, errR);
     throw err;
   }
-  close(syncW);
+  await release(pid, syncW, errR, opts.beforeStart, () => close(pidfd));
 
   // The report pipe is close-on-exec in the child: EOF means execve succeeded.
   // It happens within microseconds of the sync byte, so a blocking read is fine.
@@ -160,7 +150,45 @@ export async function spawn(opts: SpawnOptions): Promise<Child> {
     throw new SyscallError(STEPS[step] ?? `step ${step}`, errno, step === 8 ? [path] : []);
   }
 
-  const exited = waitExit(pid, pidfd);
+  return childHandle(pid, waitExit(pid, pidfd));
+}
+
+/** Kill and reap a child that is still blocked on the sync pipe, and close our ends. */
+function abandon(pid: number, syncW: number, errR: number): void {
+  close(syncW);
+  close(errR);
+  try {
+    kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  waitpid(pid);
+}
+
+/**
+ * Run beforeStart while the child waits, then let it go with the sync byte.
+ * If beforeStart throws, the child never runs anything of its own: it is
+ * killed and reaped, and the error goes to our caller.
+ */
+async function release(
+  pid: number,
+  syncW: number,
+  errR: number,
+  beforeStart: ((pid: number) => void | Promise<void>) | undefined,
+  onAbandon: () => void = () => {},
+): Promise<void> {
+  try {
+    if (beforeStart) await beforeStart(pid);
+    write(syncW, Buffer.from('g'));
+  } catch (err) {
+    abandon(pid, syncW, errR);
+    onAbandon();
+    throw err;
+  }
+  close(syncW);
+}
+
+function childHandle(pid: number, exited: Promise<ExitStatus>): Child {
   return {
     pid,
     exited,
@@ -299,21 +327,7 @@ export async function spawnJoin(opts: JoinOptions): Promise<Child> {
     close(errR);
     throw new SyscallError('clone', -middle, ['join']);
   }
-  try {
-    if (opts.beforeStart) await opts.beforeStart(middle);
-    write(syncW, Buffer.from('g'));
-  } catch (err) {
-    close(syncW);
-    close(errR);
-    try {
-      kill(middle, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    waitpid(middle);
-    throw err;
-  }
-  close(syncW);
+  await release(middle, syncW, errR, opts.beforeStart);
 
   // Messages of 8 bytes, in any order: {STEP_PID=0, pid} from the middle
   // child, and {step, errno} if either of them failed. EOF once both are done
@@ -345,16 +359,5 @@ export async function spawnJoin(opts: JoinOptions): Promise<Child> {
     throw new SyscallError(JOIN_STEPS[step] ?? STEPS[step] ?? `step ${step}`, failure.readInt32LE(4), step === 8 ? [opts.path] : step === 12 ? [opts.cwd ?? '/'] : []);
   }
   if (pid <= 0) throw new SyscallError('clone(CLONE_PARENT)', 10 /* ECHILD */, ['no pid reported']);
-  const exited = waitExit(pid);
-  return {
-    pid,
-    exited,
-    kill(sig: number | string = 'SIGTERM') {
-      try {
-        kill(pid, sig);
-      } catch (err) {
-        if (!(err instanceof SyscallError && err.code === 'ESRCH')) throw err;
-      }
-    },
-  };
+  return childHandle(pid, waitExit(pid));
 }
