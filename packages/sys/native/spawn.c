@@ -97,18 +97,11 @@ static int remap_fds(const int *fds, int nfds, int floor) {
 }
 
 /*
- * Clone a child into new namespaces (flags: CLONE_NEW*), then:
- *   reset signals -> PDEATHSIG -> wait for one byte on sync_fd -> become root
- *   of a new user namespace -> setsid/ctty -> fds -> execve.
- * Returns the child's pid, or -errno. With no CLONE_VM and a NULL stack,
- * clone() behaves like fork(): the child runs on a copy of our stack.
+ * The first steps of every child, in order: reset signals -> PDEATHSIG ->
+ * move the report pipe out of the way -> wait for the sync byte.
+ * Returns the (possibly moved) report fd.
  */
-int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *const envp[],
-               const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options) {
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
-  if (pid < 0) return -errno;
-  if (pid > 0) return pid;
-
+static int child_start(int err_fd, int sync_fd, int pdeathsig, int floor) {
   /* ---- child: no malloc, no stdio, no JS from here on ---- */
   reset_signals();
 
@@ -120,7 +113,6 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
   }
 
   /* Keep the report pipe clear of the fd numbers we are about to fill. */
-  int floor = nfds > 3 ? nfds : 3;
   if (err_fd < floor) {
     int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, floor + 64);
     if (moved < 0) _exit(127);
@@ -139,6 +131,38 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
     child_fail(err_fd, STEP_SYNC);
   }
   close(sync_fd);
+  return err_fd;
+}
+
+/* The last steps of every child: session and terminal, fds, execve. */
+static void child_exec(int err_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
+                       int floor, int options) {
+  if (options & HULL_OPT_SETSID) {
+    if (setsid() < 0) child_fail(err_fd, STEP_SETSID);
+  }
+  if (remap_fds(fds, nfds, floor + 128) < 0) child_fail(err_fd, STEP_DUP);
+  if (options & HULL_OPT_SETCTTY) {
+    if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
+  }
+  execve(path, argv, envp);
+  child_fail(err_fd, STEP_EXECVE);
+}
+
+/*
+ * Clone a child into new namespaces (flags: CLONE_NEW*), then:
+ *   reset signals -> PDEATHSIG -> wait for one byte on sync_fd -> become root
+ *   of a new user namespace -> setsid/ctty -> fds -> execve.
+ * Returns the child's pid, or -errno. With no CLONE_VM and a NULL stack,
+ * clone() behaves like fork(): the child runs on a copy of our stack.
+ */
+int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *const envp[],
+               const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options) {
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
+  if (pid < 0) return -errno;
+  if (pid > 0) return pid;
+
+  int floor = nfds > 3 ? nfds : 3;
+  err_fd = child_start(err_fd, sync_fd, pdeathsig, floor);
 
   if (options & HULL_OPT_BECOME_ROOT) {
     /* Order matters: setgroups needs CAP_SETGID, which a uid change would drop. */
@@ -149,18 +173,7 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
     if (setresuid(0, 0, 0) < 0) child_fail(err_fd, STEP_SETUID);
   }
 
-  if (options & HULL_OPT_SETSID) {
-    if (setsid() < 0) child_fail(err_fd, STEP_SETSID);
-  }
-
-  if (remap_fds(fds, nfds, floor + 128) < 0) child_fail(err_fd, STEP_DUP);
-
-  if (options & HULL_OPT_SETCTTY) {
-    if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
-  }
-
-  execve(path, argv, envp);
-  child_fail(err_fd, STEP_EXECVE);
+  child_exec(err_fd, path, argv, envp, fds, nfds, floor, options);
   return -1; /* not reached */
 }
 
@@ -189,24 +202,8 @@ int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, i
   if (pid > 0) return pid;
 
   /* ---- middle child ---- */
-  reset_signals();
-  if (pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) child_fail(err_fd, STEP_PDEATHSIG);
   int floor = nfds > 3 ? nfds : 3;
-  if (err_fd < floor) {
-    int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, floor + 64);
-    if (moved < 0) _exit(127);
-    err_fd = moved;
-  }
-  char go = 0;
-  ssize_t n;
-  do {
-    n = read(sync_fd, &go, 1);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) {
-    if (n == 0) errno = ECANCELED;
-    child_fail(err_fd, STEP_SYNC);
-  }
-  close(sync_fd);
+  err_fd = child_start(err_fd, sync_fd, pdeathsig, floor);
 
   if (setns(target_pidfd, (int)ns_flags) < 0) child_fail(err_fd, STEP_SETNS);
   close(target_pidfd);
@@ -228,14 +225,6 @@ int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, i
     if (setresgid(gid, gid, gid) < 0) child_fail(err_fd, STEP_SETGID);
     if (setresuid(uid, uid, uid) < 0) child_fail(err_fd, STEP_SETUID);
   }
-  if (options & HULL_OPT_SETSID) {
-    if (setsid() < 0) child_fail(err_fd, STEP_SETSID);
-  }
-  if (remap_fds(fds, nfds, floor + 128) < 0) child_fail(err_fd, STEP_DUP);
-  if (options & HULL_OPT_SETCTTY) {
-    if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
-  }
-  execve(path, argv, envp);
-  child_fail(err_fd, STEP_EXECVE);
+  child_exec(err_fd, path, argv, envp, fds, nfds, floor, options);
   return -1; /* not reached */
 }
