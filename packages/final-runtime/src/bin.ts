@@ -3,6 +3,7 @@
 // loading the registry client, and `hull version` for any of it, so each
 // command's module is imported only when that command runs.
 import { readFileSync } from 'node:fs';
+import { trace } from './trace.js';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -75,6 +76,7 @@ function fail(err: unknown): number {
 }
 
 let code: number;
+trace('node-ready');
 try {
   code = await main(process.argv.slice(2));
 } catch (err) {
@@ -83,4 +85,5 @@ try {
 // Let stdout drain (a pipe may be slow), then go: pending handles such as a
 // finished container's pidfd poll must not keep us alive.
 process.exitCode = code;
+trace('exit');
 process.stdout.write('', () => process.exit(code));

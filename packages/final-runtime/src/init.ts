@@ -8,6 +8,7 @@ import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
 import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setsid } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from './security/harden.js';
+import { trace } from './trace.js';
 
 export interface HullSpec extends RootfsSpec {
   workdir: string;
@@ -26,6 +27,7 @@ export interface HullSpec extends RootfsSpec {
 }
 
 runStage<HullSpec>((spec) => {
+  trace('init-start');
   // Opened while the host's /sys/fs/cgroup is still visible, i.e. before pivot_root.
   const cgroupProcs = openCgroupProcs(spec.cgroupProcs);
   setupRootfs(linux, spec);
@@ -47,5 +49,7 @@ runStage<HullSpec>((spec) => {
   joinCgroup(cgroupProcs);
   // Masked paths, rlimits, no_new_privs, the bounding set, the user switch
   // (groups first), capset, ambient, and seccomp last: docs/hardening.md.
+  trace('init-security');
   applySecurity(linuxSecurity, spec.security);
+  trace('init-exec');
 });

@@ -32,6 +32,7 @@ import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
 import { DeviceCgroup } from './security/devices.js';
 import { planSecurity } from './security/plan.js';
 import { type ContainerConfig, containerDir, hullRoot, processStartTime, removeContainerDir, updateState } from './store.js';
+import { trace } from './trace.js';
 
 export interface Started {
   pid: number;
@@ -95,6 +96,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
   try {
     // Every container gets its cgroup, limits or not, so its processes can be counted and killed as one.
     cgroup = createCgroup(id, config.limits);
+    trace('cgroup');
     const dirs = [...cgroup.dirs];
     updateState(id, (s) => (s.cgroupDirs = dirs), root);
     if (config.network === 'bridge') {
@@ -113,6 +115,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       checkTraversable(rootfsPaths(id, root).rootfs, toHost(plan.uidMap, 0)!);
     }
     const driver = await mountRootfs(id, config, root, plan);
+    trace('overlay');
     updateState(id, (s) => (s.rootfsDriver = driver), root);
     const { rootfs } = rootfsPaths(id, root);
     createMountpoints(rootfs);
@@ -164,6 +167,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
   const joinFromHost = userPlan ? cgroup : undefined;
   const devicesFromHost = userPlan ? devicesCgroup : undefined;
 
+  trace('spec');
   return new Promise<Started>((resolve, reject) => {
     let started = false;
     const exit = runContainer<HullSpec>({
@@ -174,6 +178,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       // While the child waits: its uid/gid maps (chapter 05), its cgroups when
       // it cannot join them itself, eth0 on the bridge or just lo up.
       beforeStart: (pid) => {
+        trace('clone');
         if (userPlan) writeIdMaps(pid, userPlan);
         joinFromHost?.add(pid);
         devicesFromHost?.add(pid);
@@ -181,6 +186,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
         else if (config.network === 'none') bringUpLoopback(pid);
       },
       onStart: (pid) => {
+        trace('exec');
         started = true;
         updateState(
           id,
@@ -198,7 +204,9 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     });
     const exited = exit.then(
       async (code) => {
+        trace('exited');
         await finish(config, root, cgroup, net, undefined, code);
+        trace('cleaned');
         return code;
       },
       async (err: unknown) => {

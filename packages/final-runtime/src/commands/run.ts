@@ -18,6 +18,7 @@ import { type ContainerConfig, containerDir, containerIds, hullRoot, newState, r
 import { startDetached } from '../supervisor-client.js';
 import { parseVolume } from '../volumes.js';
 import { storageDriverFromEnv } from '../rootfs.js';
+import { trace } from '../trace.js';
 
 export const RUN_OPTIONS: OptionSpecs = {
   rm: { type: 'boolean' },
@@ -142,6 +143,7 @@ function create(config: ContainerConfig, root: string, nameGiven: boolean): void
 }
 
 export async function run(args: string[]): Promise<number> {
+  trace('run-loaded');
   const { values, positionals } = parseOptions(args, RUN_OPTIONS, true);
   if (boolOption(values, 'help')) {
     process.stdout.write(HELP);
@@ -185,6 +187,7 @@ export async function run(args: string[]): Promise<number> {
   const root = hullRoot();
   const store = new Store(root);
   const image = await imageFor(store, ref);
+  trace('image-resolved');
   const imageConfig = image.config.config ?? {};
   const id = newContainerId();
   const hostname = hostnameOf(flags, id);
@@ -214,6 +217,7 @@ export async function run(args: string[]): Promise<number> {
     storageDriver,
   };
   create(config, root, name !== undefined);
+  trace('created');
 
   if (detach) {
     await startDetached(root, id);
