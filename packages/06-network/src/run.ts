@@ -6,7 +6,7 @@ import { ContainerError, generateHostname } from '@hull/01-uts';
 import { checkRootfs, runInRootfs, type RootfsRunOptions } from '@hull/03-chroot-proc';
 import { acquireLease, attachToBridge, bridgeNetworkFromEnv, bringUpLoopback, type BridgeNetwork, releaseLease } from './bridge.js';
 import { hostResolvConf, hostsFile } from './dns.js';
-import { type PortMapping, PortProxy } from './publish.js';
+import { listenPublished, type PortMapping, type Proxy } from './publish.js';
 
 export const NET_MODES = ['bridge', 'none', 'host'] as const;
 export type NetMode = (typeof NET_MODES)[number];
@@ -44,9 +44,9 @@ export async function runWithNetwork(opts: NetworkRunOptions): Promise<number> {
   checkRootfs(opts.rootfs);
   const hostname = opts.hostname ?? generateHostname();
   const lease = acquireLease(network ?? bridgeNetworkFromEnv(), ip);
-  const proxies: PortProxy[] = [];
+  const proxies: Proxy[] = [];
   try {
-    for (const mapping of publish) proxies.push(await PortProxy.listen(mapping, lease.address));
+    for (const mapping of publish) proxies.push(await listenPublished(mapping, lease.address));
     return await runInRootfs({
       ...rootfsOpts,
       hostname,

@@ -44,7 +44,10 @@ describe.skipIf(!requireRoot('06-network bad input'))('06-network: bad input and
 
   it.each([
     [['--net', 'overlay'], /^hull: --net "overlay": must be one of bridge, none, host \(usage: main\.ts/],
-    [['--publish', '8080'], /^hull: --publish "8080": must be HOSTPORT:CTRPORT/],
+    [['--publish', '8080'], /^hull: --publish "8080": must be \[IP:\]HOSTPORT:CTRPORT\[\/tcp\|\/udp\]/],
+    [['--publish', '1.2.3:8080:80'], /^hull: --publish "1\.2\.3:8080:80": "1\.2\.3" is not an IPv4 address/],
+    [['--publish', '8080:80/sctp'], /^hull: --publish "8080:80\/sctp": protocol "sctp": use tcp or udp/],
+    [['--publish', '8080:80', '--publish', '127.0.0.1:8080:81'], /^hull: --publish: 8080:80 and 127\.0\.0\.1:8080:81 both want host port 8080\/tcp/],
     [['--ip', '10.1.2'], /^hull: --ip "10\.1\.2": not an IPv4 address/],
     [['--net', 'none', '--ip', '10.77.0.5'], /^hull: --ip and --publish need --net bridge, not --net none/],
   ])('refuses %j as usage: exit 2, one line', async (args, message) => {

@@ -34,6 +34,8 @@ import {
   parseIfinfomsg,
   parseMessages,
   parsePublish,
+  publishConflict,
+  publishProblem,
   parseSubnet,
   addressProblem,
   containerAddresses,
@@ -210,7 +212,12 @@ describe('addresses, names, NAT script, DNS files', () => {
   });
 
   it('parses --publish', () => {
-    expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80 });
-    for (const bad of ['8080', '0:80', '80:70000', 'a:b', '1:2:3']) expect(parsePublish(bad)).toBeNull();
+    expect(parsePublish('8080:80')).toEqual({ hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+    expect(parsePublish('127.0.0.1:53:5353/udp')).toEqual({ hostIp: '127.0.0.1', hostPort: 53, containerPort: 5353, protocol: 'udp' });
+    expect(parsePublish('0.0.0.0:80:80/tcp')).toEqual({ hostPort: 80, containerPort: 80, protocol: 'tcp' });
+    for (const bad of ['8080', '0:80', '80:70000', 'a:b', '1:2:3', '256.0.0.1:80:80', '80:80/sctp', '80:80/', '::1:80:80']) expect(parsePublish(bad), bad).toBeNull();
+    expect(publishProblem('80:80/sctp')).toBe('protocol "sctp": use tcp or udp');
+    expect(publishConflict([parsePublish('80:80')!, parsePublish('80:81/udp')!, parsePublish('127.0.0.1:81:81')!, parsePublish('127.0.0.2:81:81')!])).toBeNull();
+    expect(publishConflict([parsePublish('127.0.0.1:80:80/udp')!, parsePublish('80:81/udp')!])).toBe('127.0.0.1:80:80/udp and 80:81/udp both want host port 80/udp');
   });
 });

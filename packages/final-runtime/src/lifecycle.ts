@@ -18,7 +18,8 @@ import {
   hostResolvConf,
   hostsFile as hostsFileWithAddress,
   type Lease,
-  PortProxy,
+  listenPublished,
+  type Proxy,
   releaseLease,
 } from '@hull/06-network';
 import { type Cgroup, createCgroup } from '@hull/04-cgroups';
@@ -104,7 +105,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       net.lease = acquireLease(bridgeNetworkFromEnv({ ...process.env, HULL_ROOT: root }));
       const address = net.lease.address;
       updateState(id, (s) => (s.ipAddress = address), root);
-      for (const mapping of config.publish) net.proxies.push(await PortProxy.listen(mapping, address));
+      for (const mapping of config.publish) net.proxies.push(await listenPublished(mapping, address));
     }
     if (config.userns === 'remap') {
       // Chapter 05: the default remap (0 -> 100000, 65536 ids), checked before anything is cloned.
@@ -224,7 +225,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
 /** What a container holds of the host's network: a lease on the bridge, port proxies. */
 interface Network {
   lease?: Lease;
-  proxies: PortProxy[];
+  proxies: Proxy[];
 }
 
 async function finish(config: ContainerConfig, root: string, cgroup: Cgroup | undefined, net: Network, err?: unknown, code?: number): Promise<void> {

@@ -1,10 +1,13 @@
 // --network none|bridge|host and -p through chapter 06: what the container
 // sees, what the host sees, and the bridge gone with the last container.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, freePort, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { collect, descendants, freePort, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
 
 function hostLinks(): string[] {
@@ -12,6 +15,59 @@ function hostLinks(): string[] {
     .split('\n')
     .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
     .filter(Boolean);
+}
+
+/** A UDP port nobody holds right now (the kernel picks it). */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  const { port } = socket.address();
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
+}
+
+/** Send `message` to host:port over UDP until an answer comes (the container's server starts after our proxy binds). */
+async function udpAsk(host: string, port: number, message: string, timeoutMs = 30_000): Promise<string> {
+  const socket = createSocket('udp4');
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`no UDP answer from ${host}:${port} in ${timeoutMs} ms`)), timeoutMs);
+      const send = () => socket.send(message, port, host);
+      const retry = setInterval(send, 500);
+      socket.on('message', (reply) => {
+        clearTimeout(deadline);
+        clearInterval(retry);
+        resolve(reply.toString('utf8'));
+      });
+      socket.on('error', () => undefined); // an ICMP unreachable before the proxy answers: retried
+      send();
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+/** Does a TCP connection to host:port get accepted (true) or refused (false)? */
+function tcpAccepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.setTimeout(3000, () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Our test bridge's own IPv4 address (the containers' gateway), an address of this host. */
+function bridgeAddress(bridge: string): string {
+  const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' }));
+  if (!m) throw new Error(`${bridge} has no IPv4 address`);
+  return m[1]!;
 }
 
 describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p', () => {
@@ -22,7 +78,14 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
 
   beforeAll(async () => {
     requireBuild();
-    image = await pushBusybox({ Cmd: ['sleep', '300'] }, [{ entries: [{ path: 'www', type: 'directory' }, { path: 'www/index.html', content: page }] }]);
+    // busybox's nc has no -u: the container's UDP server is a small static C program.
+    const build = mkdtempSync(join(tmpdir(), 'hull-udp-reply-'));
+    execFileSync('cc', ['-static', '-O2', '-o', join(build, 'udp-reply'), join(import.meta.dirname, 'fixtures/udp-reply.c')]);
+    const udpReply = readFileSync(join(build, 'udp-reply'));
+    rmSync(build, { recursive: true, force: true });
+    image = await pushBusybox({ Cmd: ['sleep', '300'] }, [
+      { entries: [{ path: 'www', type: 'directory' }, { path: 'www/index.html', content: page }, { path: 'udp-reply', content: udpReply, mode: 0o755 }] },
+    ]);
     await root.hull(['pull', image]);
   });
 
@@ -97,11 +160,115 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
     const noBridge = await root.hull(['run', '--rm', '-p', '8080:80', image, 'true']);
     expect(noBridge.code).toBe(125);
     expect(noBridge.stderr).toMatch(/needs --network bridge/);
-    for (const spec of ['8080:80/udp', '127.0.0.1:8080:80', '80']) {
+    for (const [spec, message] of [
+      ['80', 'hull: run: -p 80: must be [IP:]HOSTPORT:CTRPORT[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp (see hull run --help)'],
+      ['300.1.2.3:8080:80', 'hull: run: -p 300.1.2.3:8080:80: "300.1.2.3" is not an IPv4 address (see hull run --help)'],
+      ['8080:80/sctp', 'hull: run: -p 8080:80/sctp: protocol "sctp": use tcp or udp (see hull run --help)'],
+    ] as const) {
       const bad = await root.hull(['run', '--rm', '--network', 'bridge', '-p', spec, image, 'true']);
       expect(bad.code, spec).toBe(125);
-      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+      expect(bad.stderr, spec).toBe(`${message}\n`);
     }
+    expect(root.containers()).toEqual([]);
+  });
+
+  it('a UDP port in use, a port published twice, an address not of this host: 125, one line, nothing left', async () => {
+    // A number free over TCP that we then hold over UDP (another number if something has it).
+    let port = 0;
+    let holder = createSocket('udp4');
+    for (;;) {
+      port = await freePort();
+      const bound = await new Promise<boolean>((r) => {
+        holder.once('error', () => r(false));
+        holder.bind(port, '0.0.0.0', () => r(true));
+      });
+      if (bound) break;
+      holder.close();
+      holder = createSocket('udp4');
+    }
+    try {
+      const taken = await root.hull(['run', '--rm', '--network', 'bridge', '-p', `${port}:53/udp`, image, 'true']);
+      expect(taken.code).toBe(125);
+      expect(taken.stderr).toBe(`hull: --publish ${port}:53/udp: host port ${port}/udp is already in use\n`);
+      // The same number over TCP is another port: it is free, and the run works.
+      const tcp = await root.hull(['run', '--rm', '--network', 'bridge', '-p', `${port}:53`, image, 'true']);
+      expect(tcp.code, tcp.stderr).toBe(0);
+    } finally {
+      holder.close();
+    }
+    const twice = await root.hull(['run', '--rm', '--network', 'bridge', '-p', `${port}:80`, '-p', `127.0.0.1:${port}:81`, image, 'true']);
+    expect(twice.code).toBe(125);
+    expect(twice.stderr).toBe(`hull: run: -p: ${port}:80 and 127.0.0.1:${port}:81 both want host port ${port}/tcp (see hull run --help)\n`);
+    // 192.0.2.0/24 is TEST-NET-1: never an address of this host; bind() fails, nothing is sent.
+    const foreign = await root.hull(['run', '--rm', '--network', 'bridge', '-p', `192.0.2.1:${port}:80/udp`, image, 'true']);
+    expect(foreign.code).toBe(125);
+    expect(foreign.stderr).toBe(`hull: --publish 192.0.2.1:${port}:80/udp: 192.0.2.1 is not an address of this host\n`);
+    expect(root.containers()).toEqual([]);
+    expect(hostLinks().filter((l) => l.startsWith(root.bridge))).toEqual([]);
+  });
+
+  it('-p 127.0.0.1:H:C listens on 127.0.0.1 only, while -p H2:C answers on the bridge address too', async () => {
+    const [local, everywhere] = [await freePort(), await freePort()];
+    const name = `ip-${randomToken(6)}`;
+    const run = await root.hull(['run', '-d', '--name', name, '--network', 'bridge', '-p', `127.0.0.1:${local}:8080`, '-p', `${everywhere}:8080/tcp`, image, 'httpd', '-f', '-p', '8080', '-h', '/www']);
+    expect(run.code, run.stderr).toBe(0);
+    try {
+      let body = '';
+      await waitFor(async () => {
+        try {
+          body = await (await fetch(`http://127.0.0.1:${local}/index.html`)).text();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 20_000, 'httpd behind 127.0.0.1');
+      expect(body).toBe(page);
+      // The bridge's address is one of this host's own, on the bridge this file made.
+      const gateway = bridgeAddress(root.bridge);
+      expect(await tcpAccepts(gateway, everywhere)).toBe(true);
+      expect(await tcpAccepts(gateway, local)).toBe(false);
+      const [info] = JSON.parse((await root.hull(['inspect', name])).stdout) as { HostConfig: { PortBindings: Record<string, { HostIp: string; HostPort: string }[]> } }[];
+      expect(info!.HostConfig.PortBindings['8080/tcp']).toHaveLength(1);
+    } finally {
+      expect((await root.hull(['rm', '-f', name])).code).toBe(0);
+    }
+    expect(await tcpAccepts('127.0.0.1', local)).toBe(false);
+  });
+
+  it('-d -p H:C/udp: datagrams reach the container and each client gets its own answers', async () => {
+    const hostPort = await freeUdpPort();
+    const ctrPort = 1000 + Math.floor(Math.random() * 50_000);
+    const prefix = `r${randomToken(8)}-`;
+    const name = `udp-${randomToken(6)}`;
+    const run = await root.hull(['run', '-d', '--name', name, '--network', 'bridge', '-p', `${hostPort}:${ctrPort}/udp`, image, '/udp-reply', String(ctrPort), prefix]);
+    expect(run.code, run.stderr).toBe(0);
+    try {
+      const [a, b] = [randomToken(16), randomToken(16)];
+      // Two clients at once, each on its own socket: each answer goes back to its asker.
+      expect(await Promise.all([udpAsk('127.0.0.1', hostPort, a), udpAsk('127.0.0.1', hostPort, b)])).toEqual([`${prefix}${a}`, `${prefix}${b}`]);
+      const [info] = JSON.parse((await root.hull(['inspect', name])).stdout) as { HostConfig: { PortBindings: Record<string, { HostIp: string; HostPort: string }[]> } }[];
+      expect(info!.HostConfig.PortBindings[`${ctrPort}/udp`]).toEqual([{ HostIp: '', HostPort: String(hostPort) }]);
+    } finally {
+      expect((await root.hull(['rm', '-f', name])).code).toBe(0);
+    }
+    // The supervisor released the port with the container.
+    const again = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.bind(hostPort, '0.0.0.0', () => resolve());
+    });
+    again.close();
+  });
+
+  it('foreground -p 127.0.0.1:H:C/udp: the answer comes back, and hull exits with the container', async () => {
+    const hostPort = await freeUdpPort();
+    const prefix = `f${randomToken(8)}-`;
+    const token = randomToken(16);
+    const child = root.start(['run', '--rm', '--network', 'bridge', '-p', `127.0.0.1:${hostPort}:53/udp`, image, '/udp-reply', '53', prefix, '1']);
+    const done = collect(child);
+    expect(await udpAsk('127.0.0.1', hostPort, token)).toBe(`${prefix}${token}`);
+    const r = await done;
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it('10 bridge containers started at once get 10 different addresses', async () => {

@@ -317,7 +317,7 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
       ReadonlyRootfs: config.readonly,
       UsernsMode: config.userns,
       CgroupParent: 'hull',
-      PortBindings: Object.fromEntries(config.publish.map((m) => [`${m.containerPort}/tcp`, [{ HostIp: '', HostPort: String(m.hostPort) }]])),
+      PortBindings: Object.fromEntries(config.publish.map((m) => [`${m.containerPort}/${m.protocol ?? 'tcp'}`, [{ HostIp: m.hostIp ?? '', HostPort: String(m.hostPort) }]])),
     },
     NetworkSettings: { IPAddress: state.ipAddress },
     Mounts: config.volumes.map((v) => ({

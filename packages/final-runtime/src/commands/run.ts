@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { catchesSignal, ContainerError } from '@hull/01-uts';
 import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
-import { parsePublish, type PortMapping } from '@hull/06-network';
+import { parsePublish, publishConflict, publishProblem, type PortMapping } from '@hull/06-network';
 import { createProgress, pull, Store } from '@hull/07-oci-pull';
 import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
 import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
@@ -66,7 +66,8 @@ Options:
       --entrypoint CMD     Override the image's entrypoint
       --network MODE       none (own namespace, loopback only; default), bridge (eth0 on
                            HULL_BRIDGE, default hull0, NAT to the outside) or host
-  -p, --publish H:C        Forward host TCP port H to the container's port C (bridge only)
+  -p, --publish [IP:]H:C[/udp]  Forward host port H (on IP only, if given; TCP unless /udp)
+                           to the container's port C (bridge only)
   -v, --volume SRC:DST[:ro] Bind a host path (absolute SRC) or a named volume (SRC a name)
       --read-only          Mount the container's root filesystem read-only
       --userns MODE        host (default) or remap: root inside is host uid 100000
@@ -108,13 +109,15 @@ function usernsOf(value: string | undefined): ContainerConfig['userns'] {
 
 function publishOf(values: string[], network: ContainerConfig['network']): PortMapping[] {
   if (values.length && network !== 'bridge') throw new UsageError('-p/--publish needs --network bridge');
-  return values.map((text) => {
-    // docker's [IP:]HOST:CTR[/tcp|/udp]: the proxy (chapter 06) listens on every address, TCP only.
-    if (/\/udp$/.test(text)) throw new UsageError(`-p ${text}: UDP is not supported yet (the port proxy is TCP only)`);
-    const mapping = parsePublish(text.replace(/\/tcp$/, ''));
-    if (!mapping) throw new UsageError(`-p ${text}: expected HOSTPORT:CONTAINERPORT[/tcp], e.g. 8080:80 (no IP: hull listens on every address)`);
+  // docker's [IP:]HOST:CTR[/tcp|/udp], parsed by chapter 06, whose proxies serve it.
+  const mappings = values.map((text) => {
+    const mapping = parsePublish(text);
+    if (!mapping) throw new UsageError(`-p ${text}: ${publishProblem(text)}`);
     return mapping;
   });
+  const conflict = publishConflict(mappings);
+  if (conflict) throw new UsageError(`-p: ${conflict}`);
+  return mappings;
 }
 
 /** Chapter 04 parses the values; the flag is docker's --pids-limit, not the step's --pids-max. */
