@@ -1,5 +1,5 @@
-// hull load -i FILE: an image from a tarball, for machines without a
-// registry. Two formats:
+// hull load [-i FILE]: an image from a tarball (FILE, or stdin as in
+// `hull load < image.tar`), for machines without a registry. Two formats:
 //   oci-archive     an OCI image layout (oci-layout, index.json, blobs/sha256/...),
 //                   named by the io.containerd.image.name or
 //                   org.opencontainers.image.ref.name annotation;
@@ -7,9 +7,10 @@
 // Every blob is hashed before it enters chapter 07's store, and each layer is
 // extracted by chapter 07's extractToStore, exactly as a pull does; the
 // archive is trusted no more than a registry.
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { join, normalize } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import {
@@ -172,28 +173,59 @@ async function loadDockerArchive(store: Store, dir: string): Promise<string[]> {
 
 export async function load(args: string[]): Promise<number> {
   if (args.includes('--help')) {
-    process.stdout.write('Usage: hull load -i FILE\n\nLoad an image from a docker-archive (docker save) or an oci-archive tarball.\n');
+    process.stdout.write('Usage: hull load [-i FILE]\n\nLoad an image from a docker-archive (docker save) or an oci-archive tarball, read from FILE or stdin.\n');
     return 0;
   }
   const { values, positionals } = parseOptions(args, { input: { type: 'string', short: 'i' } });
   const file = stringOption(values, 'input');
-  if (!file || positionals.length) throw new UsageError('give the archive with -i FILE (reading stdin is not supported yet)');
-  if (!existsSync(file)) throw new ContainerError(`open ${file}: no such file`);
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: give the archive with -i FILE or on stdin`);
+  // docker refuses a terminal too: nobody types a tarball.
+  if (file === undefined && isatty(0)) throw new UsageError('requested load from stdin, but stdin is a terminal: use -i FILE or `hull load < FILE`');
+  try {
+    return await loadArchive(file);
+  } catch (err) {
+    // docker load exits 1 when the archive is bad, as hull's other non-run commands do.
+    if (err instanceof ContainerError) throw new ContainerError(err.message, 1);
+    throw err;
+  }
+}
+
+/**
+ * tar -x of FILE, or of our stdin, into dir; false if tar refused it.
+ * GNU tar refuses absolute and ../ names by default; we read only regular
+ * files from it anyway. Stdin is piped through us rather than handed to tar
+ * as fd 0: when our parent is Node, fd 0 may be a non-blocking socket, and
+ * tar's read() would fail with EAGAIN instead of waiting.
+ */
+async function untar(file: string | undefined, dir: string): Promise<boolean> {
+  const tar = spawn('tar', ['-xf', file ?? '-', '-C', dir, '--no-same-owner', '--no-same-permissions'], { stdio: [file === undefined ? 'pipe' : 'ignore', 'ignore', 'ignore'] });
+  if (tar.stdin) {
+    // tar stops reading at the first bad block: the rest of stdin is not its business (EPIPE).
+    tar.stdin.on('error', () => undefined);
+    process.stdin.pipe(tar.stdin);
+  }
+  const code = await new Promise<number | null>((resolve) => tar.on('close', (c) => resolve(c)).on('error', () => resolve(null)));
+  if (tar.stdin) {
+    process.stdin.unpipe(tar.stdin);
+    process.stdin.destroy();
+  }
+  return code === 0;
+}
+
+/** Unpack FILE (or stdin when undefined) into a temp dir of the store, then import what it holds. */
+async function loadArchive(file: string | undefined): Promise<number> {
+  const source = file ?? 'stdin';
+  if (file !== undefined && !existsSync(file)) throw new ContainerError(`open ${file}: no such file`);
   const store = new Store(hullRoot());
   store.removeStaleTemps();
   const dir = store.tempPath('load');
   mkdirSync(dir, { mode: 0o700 });
   try {
-    try {
-      // GNU tar refuses absolute and ../ names by default; we read only regular files from it anyway.
-      execFileSync('tar', ['-xf', file, '-C', dir, '--no-same-owner', '--no-same-permissions'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch {
-      throw new ContainerError(`${file}: not a tar archive`);
-    }
+    if (!(await untar(file, dir))) throw new ContainerError(`${source}: not a tar archive`);
     let refs: string[];
     if (existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'))) refs = await loadOciLayout(store, dir);
     else if (existsSync(join(dir, 'manifest.json'))) refs = await loadDockerArchive(store, dir);
-    else throw new ContainerError(`${file}: neither an oci-archive (oci-layout, index.json) nor a docker-archive (manifest.json)`);
+    else throw new ContainerError(`${source}: neither an oci-archive (oci-layout, index.json) nor a docker-archive (manifest.json)`);
     for (const ref of refs) process.stdout.write(`Loaded image: ${ref}\n`);
     return 0;
   } finally {
