@@ -2,12 +2,10 @@
 // sees, what the host sees, and the bridge gone with the last container.
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, descendants, freePort, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { collect, descendants, freePort, hostSnapshot, randomToken, requireRoot, udpReplyBinary, waitFor } from '@hull/testkit';
 import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
 
 function hostLinks(): string[] {
@@ -78,11 +76,8 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
 
   beforeAll(async () => {
     requireBuild();
-    // busybox's nc has no -u: the container's UDP server is a small static C program.
-    const build = mkdtempSync(join(tmpdir(), 'hull-udp-reply-'));
-    execFileSync('cc', ['-static', '-O2', '-o', join(build, 'udp-reply'), join(import.meta.dirname, 'fixtures/udp-reply.c')]);
-    const udpReply = readFileSync(join(build, 'udp-reply'));
-    rmSync(build, { recursive: true, force: true });
+    // busybox's nc has no -u: the container's UDP server is the testkit's small static udp-reply.
+    const udpReply = udpReplyBinary();
     image = await pushBusybox({ Cmd: ['sleep', '300'] }, [
       { entries: [{ path: 'www', type: 'directory' }, { path: 'www/index.html', content: page }, { path: 'udp-reply', content: udpReply, mode: 0o755 }] },
     ]);

@@ -4,3 +4,4 @@ export * from './random.js';
 export * from './busybox.js';
 export * from './oci-image.js';
 export * from './registry.js';
+export * from './udp-reply.js';
