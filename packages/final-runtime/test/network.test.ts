@@ -191,6 +191,22 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
     } finally {
       holder.close();
     }
+    // -d: the supervisor's bind fails the same way; as with docker, the container's record stays (exited) until rm.
+    holder = createSocket('udp4');
+    await new Promise<void>((r) => holder.bind(port, '0.0.0.0', () => r()));
+    try {
+      const detached = await root.hull(['run', '-d', '--network', 'bridge', '-p', `${port}:53/udp`, image, 'true']);
+      expect(detached.code).toBe(125);
+      expect(detached.stderr).toBe(`hull: --publish ${port}:53/udp: host port ${port}/udp is already in use\n`);
+      expect(detached.stdout).toBe('');
+      expect(root.mounts()).toEqual([]);
+      expect(hostLinks().filter((l) => l.startsWith(root.bridge))).toEqual([]);
+      const ids = root.containers();
+      expect(ids).toHaveLength(1);
+      expect((await root.hull(['rm', ...ids])).code).toBe(0);
+    } finally {
+      holder.close();
+    }
     const twice = await root.hull(['run', '--rm', '--network', 'bridge', '-p', `${port}:80`, '-p', `127.0.0.1:${port}:81`, image, 'true']);
     expect(twice.code).toBe(125);
     expect(twice.stderr).toBe(`hull: run: -p: ${port}:80 and 127.0.0.1:${port}:81 both want host port ${port}/tcp (see hull run --help)\n`);
