@@ -2,7 +2,6 @@
 // sees, what the host sees, and the bridge gone with the last container.
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, descendants, freePort, hostSnapshot, randomToken, requireRoot, udpReplyBinary, waitFor } from '@hull/testkit';
