@@ -17,6 +17,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,6 +32,9 @@
 #define HULL_OPT_BECOME_ROOT 1 /* in a new user namespace: setresuid/gid(0) after the maps are written */
 #define HULL_OPT_SETSID 2      /* start a new session (a pty's controlling terminal needs one) */
 #define HULL_OPT_SETCTTY 4     /* make fd 0 the controlling terminal */
+#define HULL_OPT_HARDEN 8      /* join only: apply the bounding set, capset and ambient clear given */
+#define HULL_OPT_NO_NEW_PRIVS 16 /* join only: PR_SET_NO_NEW_PRIVS */
+#define HULL_OPT_SECCOMP_EARLY 32 /* join only: load the filter before the capabilities go (no no_new_privs) */
 
 /* What the child reports when it cannot go on. The parent reads 8 bytes:
  * which step failed and the errno. EOF instead means execve() succeeded,
@@ -46,6 +52,12 @@ enum hull_step {
   STEP_SETNS = 10,
   STEP_FORK = 11,
   STEP_CHDIR = 12,
+  STEP_CAPBSET_DROP = 13,
+  STEP_KEEPCAPS = 14,
+  STEP_CAPSET = 15,
+  STEP_AMBIENT = 16,
+  STEP_NO_NEW_PRIVS = 17,
+  STEP_SECCOMP = 18,
 };
 
 /* hull_spawn_join reports the pid of the process that will exec with this
@@ -134,9 +146,15 @@ static int child_start(int err_fd, int sync_fd, int pdeathsig, int floor) {
   return err_fd;
 }
 
-/* The last steps of every child: session and terminal, fds, execve. */
+/* seccomp(SECCOMP_SET_MODE_FILTER): the kernel copies the program. */
+static void load_filter(int err_fd, const struct sock_fprog *filter) {
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) < 0) child_fail(err_fd, STEP_SECCOMP);
+}
+
+/* The last steps of every child: session and terminal, fds, then the seccomp
+ * filter if any (last, so that only execve has to pass it), execve. */
 static void child_exec(int err_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
-                       int floor, int options) {
+                       int floor, int options, const struct sock_fprog *filter) {
   if (options & HULL_OPT_SETSID) {
     if (setsid() < 0) child_fail(err_fd, STEP_SETSID);
   }
@@ -144,6 +162,7 @@ static void child_exec(int err_fd, const char *path, char *const argv[], char *c
   if (options & HULL_OPT_SETCTTY) {
     if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
   }
+  if (filter) load_filter(err_fd, filter);
   execve(path, argv, envp);
   child_fail(err_fd, STEP_EXECVE);
 }
@@ -173,7 +192,7 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
     if (setresuid(0, 0, 0) < 0) child_fail(err_fd, STEP_SETUID);
   }
 
-  child_exec(err_fd, path, argv, envp, fds, nfds, floor, options);
+  child_exec(err_fd, path, argv, envp, fds, nfds, floor, options, NULL);
   return -1; /* not reached */
 }
 
@@ -182,7 +201,11 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
  *
  *   clone() -> child: wait for the sync byte (the parent has put it in the
  *   container's cgroup) -> setns(pidfd, ns_flags), all namespaces at once ->
- *   clone(CLONE_PARENT) -> grandchild: chdir, user, fds, execve.
+ *   clone(CLONE_PARENT) -> grandchild: chdir, [seccomp if early], [bounding set,
+ *   KEEPCAPS off], user, [capset, ambient cleared, no_new_privs], fds,
+ *   [seccomp], execve. The bracketed steps are the container's hardening
+ *   (HULL_OPT_HARDEN; the values come from TypeScript, docs/hardening.md):
+ *   without them the process would keep hull's own capabilities.
  *
  * Why two steps: setns() into a PID namespace changes only the namespace of
  * the caller's future children (pid_namespaces(7)), so the process that execs
@@ -192,11 +215,18 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
  * The child is single-threaded, which setns() into a mount or user namespace
  * requires (the multithreaded Node process could not do this itself).
  *
+ * Hardening parameters (read only with HULL_OPT_HARDEN):
+ *   last_cap     /proc/sys/kernel/cap_last_cap: the bounding set is walked up to it;
+ *   caps         8 words, low then high 32 bits of: the bounding set to keep,
+ *                then effective, permitted, inheritable for capset(2);
+ *   filter       struct sock_filter[filter_len], or NULL for no seccomp filter.
+ *
  * Returns the middle child's pid (the caller reaps it), or -errno.
  */
 int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid,
                     unsigned int gid, const unsigned int *groups, int ngroups, const char *path, char *const argv[],
-                    char *const envp[], const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options) {
+                    char *const envp[], const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options,
+                    int last_cap, const uint32_t *caps, const struct sock_filter *filter, int filter_len) {
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) return -errno;
   if (pid > 0) return pid;
@@ -220,11 +250,42 @@ int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, i
   if (pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) child_fail(err_fd, STEP_PDEATHSIG);
   /* setns(CLONE_NEWNS) left us at the container's "/"; go where asked. */
   if (cwd && chdir(cwd) < 0) child_fail(err_fd, STEP_CHDIR);
+
+  int harden = (options & HULL_OPT_HARDEN) != 0;
+  struct sock_fprog prog = {(unsigned short)filter_len, (struct sock_filter *)filter};
+  const struct sock_fprog *late_filter = harden && filter ? &prog : NULL;
+  if (harden) {
+    /* Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter,
+     * which the steps below take away: load it now, as `hull run` does. */
+    if (late_filter && (options & HULL_OPT_SECCOMP_EARLY)) {
+      load_filter(err_fd, late_filter);
+      late_filter = NULL;
+    }
+    /* PR_CAPBSET_DROP needs CAP_SETPCAP, which the uid switch below may take. */
+    for (int cap = 0; cap <= last_cap; cap++) {
+      if ((caps[cap / 32] >> (cap % 32)) & 1u) continue;
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) child_fail(err_fd, STEP_CAPBSET_DROP);
+    }
+    /* With KEEPCAPS off, leaving uid 0 empties the permitted and effective sets. */
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) child_fail(err_fd, STEP_KEEPCAPS);
+  }
   if (set_user) {
     if (setgroups((size_t)ngroups, (const gid_t *)groups) < 0) child_fail(err_fd, STEP_SETGROUPS);
     if (setresgid(gid, gid, gid) < 0) child_fail(err_fd, STEP_SETGID);
     if (setresuid(uid, uid, uid) < 0) child_fail(err_fd, STEP_SETUID);
   }
-  child_exec(err_fd, path, argv, envp, fds, nfds, floor, options);
+  if (harden) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+      data[i].effective = caps[2 + i];
+      data[i].permitted = caps[4 + i];
+      data[i].inheritable = caps[6 + i];
+    }
+    if (syscall(SYS_capset, &header, data) < 0) child_fail(err_fd, STEP_CAPSET);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) child_fail(err_fd, STEP_AMBIENT);
+    if ((options & HULL_OPT_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(err_fd, STEP_NO_NEW_PRIVS);
+  }
+  child_exec(err_fd, path, argv, envp, fds, nfds, floor, options, late_filter);
   return -1; /* not reached */
 }

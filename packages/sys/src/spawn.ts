@@ -6,12 +6,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { SyscallError } from './errors.js';
+import { encodeSockFilters, type SockFilter } from './security.js';
 import { namespaceFlags, type Namespace, WNOHANG } from './flags.js';
 import { close, envList, type ExitStatus, kill, pidfdOpen, pipe2, read, signalNumber, waitpid, write } from './syscalls.js';
 
 const OPT_BECOME_ROOT = 1;
 const OPT_SETSID = 2;
 const OPT_SETCTTY = 4;
+const OPT_HARDEN = 8;
+const OPT_NO_NEW_PRIVS = 16;
+const OPT_SECCOMP_EARLY = 32;
 
 const STEPS = ['', 'sync', 'setresgid', 'setgroups', 'setresuid', 'setsid', 'ioctl(TIOCSCTTY)', 'dup2', 'execve', 'prctl(PR_SET_PDEATHSIG)'];
 
@@ -227,7 +231,17 @@ export function waitExit(pid: number, pidfd = pidfdOpen(pid)): Promise<ExitStatu
 
 // ------------------------------------------------------------ joining a container
 
-const JOIN_STEPS: Record<number, string> = { 10: 'setns', 11: 'clone(CLONE_PARENT)', 12: 'chdir' };
+const JOIN_STEPS: Record<number, string> = {
+  10: 'setns',
+  11: 'clone(CLONE_PARENT)',
+  12: 'chdir',
+  13: 'prctl(PR_CAPBSET_DROP)',
+  14: 'prctl(PR_SET_KEEPCAPS)',
+  15: 'capset',
+  16: 'prctl(PR_CAP_AMBIENT_CLEAR_ALL)',
+  17: 'prctl(PR_SET_NO_NEW_PRIVS)',
+  18: 'seccomp',
+};
 
 type NativeSpawnJoin = (
   targetPidfd: number,
@@ -247,6 +261,10 @@ type NativeSpawnJoin = (
   errFd: number,
   pdeathsig: number,
   options: number,
+  lastCap: number,
+  caps: Uint32Array | null,
+  filter: Buffer | null,
+  filterLen: number,
 ) => number;
 
 let nativeSpawnJoin: NativeSpawnJoin | undefined;
@@ -256,9 +274,40 @@ function loadNativeJoin(): NativeSpawnJoin {
   loadNative(); // same library, same error when it is missing
   const lib = koffi.load(nativeLibraryPath());
   nativeSpawnJoin = lib.func(
-    'int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid, unsigned int gid, const unsigned int *groups, int ngroups, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options)',
+    'int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid, unsigned int gid, const unsigned int *groups, int ngroups, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options, int last_cap, const uint32_t *caps, const void *filter, int filter_len)',
   ) as NativeSpawnJoin;
   return nativeSpawnJoin;
+}
+
+/**
+ * The container's process-level hardening, for the joining process (docker
+ * exec applies the container's capabilities, no_new_privs and seccomp too).
+ * The caller decides every value; the native side only applies them, in
+ * hull run's order: bounding set (while CAP_SETPCAP is there), the user
+ * switch, capset, ambient cleared, no_new_privs, the seccomp filter last.
+ */
+export interface JoinSecurity {
+  /** /proc/sys/kernel/cap_last_cap: every capability up to it that is not in `bounding` is dropped. */
+  lastCap: number;
+  /** The bounding set to keep. */
+  bounding: bigint;
+  /** capset(2) after the user switch. */
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+  noNewPrivs: boolean;
+  /** The classic BPF program; null = no filter (unconfined). */
+  seccomp: readonly SockFilter[] | null;
+}
+
+/** The 8 words hull_spawn_join reads: bounding, effective, permitted, inheritable, each low then high 32 bits. */
+function capabilityWords(s: JoinSecurity): Uint32Array {
+  const words = new Uint32Array(8);
+  [s.bounding, s.effective, s.permitted, s.inheritable].forEach((mask, i) => {
+    words[2 * i] = Number(mask & 0xffffffffn);
+    words[2 * i + 1] = Number((mask >> 32n) & 0xffffffffn);
+  });
+  return words;
 }
 
 export interface JoinOptions {
@@ -279,6 +328,8 @@ export interface JoinOptions {
   pdeathsig?: number | string;
   setsid?: boolean;
   controllingTerminal?: boolean;
+  /** Absent: the process keeps our capabilities and has no filter (only for callers that are not `hull exec`). */
+  security?: JoinSecurity;
 }
 
 /**
@@ -292,6 +343,12 @@ export async function spawnJoin(opts: JoinOptions): Promise<Child> {
   let options = 0;
   if (opts.setsid || opts.controllingTerminal) options |= OPT_SETSID;
   if (opts.controllingTerminal) options |= OPT_SETCTTY;
+  const security = opts.security;
+  if (security) options |= OPT_HARDEN;
+  if (security?.noNewPrivs) options |= OPT_NO_NEW_PRIVS;
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the capabilities go.
+  else if (security?.seccomp) options |= OPT_SECCOMP_EARLY;
+  const filter = security?.seccomp?.length ? encodeSockFilters(security.seccomp) : null;
   const groups = opts.user ? Uint32Array.from(opts.user.groups) : null;
   const targetPidfd = pidfdOpen(opts.target);
   const [syncR, syncW] = pipe2();
@@ -316,6 +373,10 @@ export async function spawnJoin(opts: JoinOptions): Promise<Child> {
       errW,
       signalNumber(opts.pdeathsig ?? 'SIGKILL'),
       options,
+      security?.lastCap ?? -1,
+      security ? capabilityWords(security) : null,
+      filter,
+      security?.seccomp?.length ?? 0,
     );
   } finally {
     close(syncR);

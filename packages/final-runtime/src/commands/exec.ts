@@ -2,7 +2,8 @@
 // A new process in a running container: the native helper joins PID 1's
 // namespaces through its pidfd (all at once), forks into the PID namespace
 // and execs; we put it in the container's cgroup first. The container's env,
-// user and working directory apply unless overridden, as in docker.
+// user and working directory apply unless overridden, as in docker; so do its
+// capabilities, no_new_privs and seccomp filter (src/security/join.ts).
 import { readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from '@hull/01-uts';
@@ -12,6 +13,8 @@ import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, U
 import { flagEnv, mergeEnv } from '../container-config.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { DeviceCgroup } from '../security/devices.js';
+import { joinSecurity } from '../security/join.js';
+import { planSecurity } from '../security/plan.js';
 import { isRunning, observedState } from '../store.js';
 
 const OPTIONS: OptionSpecs = {
@@ -75,6 +78,8 @@ export async function exec(args: string[]): Promise<number> {
   const user = resolveUser(rootOfIt, stringOption(values, 'user') ?? config.user);
   const env = mergeEnv([`HOME=${user.home}`], config.env, flagEnv(listOption(values, 'env')), boolOption(values, 'tty') ? ['TERM=xterm'] : []);
   const path = resolveInContainer(pid, command[0]!, env);
+  // The plan `hull run` made from the same recorded flags (its warnings were shown then), for this user.
+  const security = joinSecurity(planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } }).spec);
   const interactive = boolOption(values, 'interactive');
   const tty = boolOption(values, 'tty');
 
@@ -93,6 +98,7 @@ export async function exec(args: string[]): Promise<number> {
       cwd: stringOption(values, 'workdir') ?? config.workdir,
       user,
       stdio,
+      security,
       ...(terminal ? { controllingTerminal: true } : {}),
       // Into the container's cgroup before it joins anything: whatever it forks is counted and limited too.
       beforeStart: (helper) => {

@@ -120,10 +120,15 @@ export function applySecurity(sys: SecuritySyscalls, spec: SecuritySpec): void {
   if (filter && !spec.noNewPrivileges) sys.seccomp(filter);
   dropBoundingSet(sys, spec.capabilities, spec.lastCap);
   switchUser(sys, spec.user);
-  const keep = spec.user && spec.user.uid !== 0 ? 0n : capabilityMask(spec.capabilities);
-  sys.capset({ effective: keep, permitted: keep, inheritable: 0n });
+  sys.capset(capabilitySetsFor(spec));
   sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
   if (filter && spec.noNewPrivileges) sys.seccomp(filter);
+}
+
+/** Step 7's sets: the container's capabilities for root, none for any other user; never inheritable ones. */
+export function capabilitySetsFor(spec: Pick<SecuritySpec, 'capabilities' | 'user'>): CapabilitySets {
+  const keep = spec.user && spec.user.uid !== 0 ? 0n : capabilityMask(spec.capabilities);
+  return { effective: keep, permitted: keep, inheritable: 0n };
 }
 
 /**

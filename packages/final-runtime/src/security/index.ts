@@ -9,5 +9,6 @@ export * from './paths.js';
 export * from './rlimits.js';
 export * from './devices.js';
 export * from './harden.js';
+export * from './join.js';
 export * from './plan.js';
 export * from './run.js';
