@@ -6,10 +6,10 @@
 //
 //   npx tsx bench/fixtures.ts OUT.json BUSYBOX_ROOTFS_DIR [DEBIAN_DIR]
 //
-// Writes {"host","busybox","debian"} to OUT.json once everything is pushed,
+// Writes {"host","busybox","debian","debianBlobs"} to OUT.json once everything is pushed,
 // then serves until SIGTERM/SIGINT, when it stops the registry and removes its files.
 import { writeFileSync } from 'node:fs';
-import { buildImage, busyboxImage, busyboxRootfs, entriesOfDir, pushImage, startRegistry } from '@hull/testkit';
+import { buildImage, busyboxImage, busyboxRootfs, entriesOfDir, pushImage, registryBlobPath, startRegistry } from '@hull/testkit';
 
 const [out, rootfsDir, debianDir] = process.argv.slice(2);
 if (!out || !rootfsDir) {
@@ -46,6 +46,8 @@ try {
     await pushImage(registry.host, 'bench/debian', 'latest', image);
     refs.debian = `${registry.host}/bench/debian:latest`;
     refs.debianLayers = image.layers.map((l) => `${l.digest} ${l.size}`).join(', ');
+    // The gzip blobs as the registry stores them, for the `tar -xzf` floor.
+    refs.debianBlobs = image.layers.map((l) => registryBlobPath(registry.storage, l.digest)).join(' ');
   }
   writeFileSync(out, JSON.stringify(refs));
 } catch (err) {

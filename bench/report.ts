@@ -54,7 +54,7 @@ out.push(table('start', "1. Start latency, `run --rm busybox true`", ["node -e '
 out.push(table('image-size', '2. Start latency vs image size (busybox 2 layers vs Debian minbase 3 layers)', ['hull busybox', 'crun busybox', 'podman busybox']));
 for (const fs of ['tmpfs', 'disk']) {
   for (const temp of ['cold', 'warm']) {
-    out.push(table(`pull-${temp}-${fs}`, `3. Pull + unpack of the Debian image, ${temp}, on ${fs}`, ['podman pull', 'skopeo copy + umoci unpack']));
+    out.push(table(`pull-${temp}-${fs}`, `3. Pull + unpack of the Debian image, ${temp}, on ${fs}`, ['podman pull', 'skopeo copy + umoci unpack', 'tar -xzf of the 3 layers (floor)']));
   }
 }
 
@@ -74,7 +74,7 @@ if (existsSync(join(dir, 'scale.txt'))) {
   const h = row('hull', 'hull run -d (one supervisor)');
   const p = row('podman', 'podman run -d (conmon each)');
   out.push(
-    `### 4. Scale: ${h.n} detached \`sleep 300\` containers started in parallel (${of('hull').length} repetitions)\n\n` +
+    `### 4. Scale: ${h.n} detached \`sleep 300\` containers started in parallel (${of('hull').length} repetitions)\n\n(${load('scale')})\n\n` +
       `| | all started, median ms (min–max) | running | host-side RSS, total | PSS total | PSS per container |\n|---|---:|---:|---:|---:|---:|\n` +
       [h, p]
         .map(
@@ -134,7 +134,7 @@ function traceTable(file: string, image: string): void {
   const exitMarks = runs.map((r) => (at(r, 'exit') ?? NaN) - (at(r, 'origin') ?? NaN)).filter((d) => !Number.isNaN(d));
   const sum = rows.reduce((a, r) => a + (Number.isNaN(r.med) ? 0 : r.med), 0);
   out.push(
-    `### 5. Where hull's start goes: \`HULL_TRACE=1 hull run --rm --network none ${image} true\`, ${runs.length} runs\n\n` +
+    `### 5. Where hull's start goes: \`HULL_TRACE=1 hull run --rm --network none ${image} true\`, ${runs.length} runs\n\n(${load('trace')}, both images)\n\n` +
       `| phase | marks | median ms | min | max |\n|---|---|---:|---:|---:|\n` +
       rows.map((r) => `| ${r.label} | ${r.from} → ${r.to} | ${r.med.toFixed(1)} | ${r.min.toFixed(1)} | ${r.max.toFixed(1)} |`).join('\n') +
       `\n| **sum of medians** | | **${sum.toFixed(1)}** | | |\n` +

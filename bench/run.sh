@@ -194,10 +194,11 @@ if [ -n "$DEBIAN" ]; then
     P="podman --root $R/podman/root --runroot $R/podman/run --network-config-dir $R/podman/net --tmpdir $R/podman/tmp --cgroup-manager=cgroupfs --events-backend=file"
     SK="skopeo copy -q --src-tls-verify=false docker://$DEBIAN oci:$R/oci:latest && umoci unpack --image $R/oci:latest $R/bundle > /dev/null"
     hf "pull-cold-$fs" --warmup 1 --runs "$PULL_RUNS" \
-      --prepare "rm -rf $R/hull $R/podman $R/oci $R/bundle; sync" \
+      --prepare "rm -rf $R/hull $R/podman $R/oci $R/bundle $R/tar; sync" \
       -n "hull pull" "HULL_ROOT=$R/hull ${HULL[*]} pull $DEBIAN > /dev/null" \
       -n "podman pull" "$P pull -q --tls-verify=false $DEBIAN > /dev/null" \
-      -n "skopeo copy + umoci unpack" "$SK"
+      -n "skopeo copy + umoci unpack" "$SK" \
+      -n "tar -xzf of the 3 layers (floor)" "mkdir $R/tar && for b in $(fx debianBlobs); do tar -xzf \$b -C $R/tar; done"
     hf "pull-warm-$fs" --warmup 1 --runs "$PULL_RUNS" \
       --prepare "rm -rf $R/bundle; sync" \
       -n "hull pull" "HULL_ROOT=$R/hull ${HULL[*]} pull $DEBIAN > /dev/null" \
@@ -228,6 +229,7 @@ conmons_of() { # conmon processes of the podman whose root is $1
   return 0
 }
 log "scale: $SCALE detached containers in parallel, $SCALE_RUNS times each"
+echo "scale: load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
 : > "$OUT/scale.txt"
 for i in $(seq "$SCALE_RUNS"); do
   t0=$(date +%s%N)
@@ -253,7 +255,9 @@ for i in $(seq "$SCALE_RUNS"); do
 done
 
 # ---------------------------------------------------------------- 5. where hull's start goes
+echo "scale: load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
 log "HULL_TRACE=1 x$TRACE_RUNS"
+echo "trace: load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
 : > "$OUT/trace.log"
 for _ in $(seq "$TRACE_RUNS"); do
   s=$(date +%s%N)
@@ -269,5 +273,6 @@ if [ -n "$DEBIAN" ]; then
   done
 fi
 
+echo "trace: load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
 log report
 (cd "$REPO" && npx tsx bench/report.ts "$OUT") | tee "$OUT/report.md"
