@@ -3,7 +3,8 @@
 // exec'd process would keep hull's own (full) capabilities. Each container
 // here is a different `hull run` security config; the exec'd process must
 // match the container's PID 1, and the relaxed one proves the checks can fail.
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { statusMask } from '../src/security/capabilities.js';
@@ -21,6 +22,7 @@ describe.skipIf(!requireRoot('final-runtime exec hardening'))('hull exec: the co
   const hardened = `eh-${randomToken(6)}`;
   const relaxed = `er-${randomToken(6)}`;
   const privsOff = `en-${randomToken(6)}`;
+  const remapped = `eu-${randomToken(6)}`;
   let image = '';
 
   beforeAll(async () => {
@@ -31,11 +33,14 @@ describe.skipIf(!requireRoot('final-runtime exec hardening'))('hull exec: the co
       root.hull(['run', '-d', '--name', relaxed, '--cap-add', 'ALL', '--security-opt', 'seccomp=unconfined', '--security-opt', 'no-new-privileges=false', image]),
       root.hull(['run', '-d', '--name', privsOff, '--security-opt', 'no-new-privileges=false', image]),
     ]);
+    // The remapped root (host uid 100000) must reach its rootfs through the store's directories, as hull's message says.
+    for (const dir of [root.dir, join(root.dir, 'containers')]) chmodSync(dir, 0o711);
+    runs.push(await root.hull(['run', '-d', '--name', remapped, '--userns', 'remap', image]));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
   });
 
   afterAll(async () => {
-    await root.hull(['rm', '-f', hardened, relaxed, privsOff]);
+    await root.hull(['rm', '-f', hardened, relaxed, privsOff, remapped]);
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
@@ -96,6 +101,16 @@ describe.skipIf(!requireRoot('final-runtime exec hardening'))('hull exec: the co
       expect(statusMask(exec, 'CapEff')).toBe(extra.length ? 0n : statusMask(init, 'CapEff'));
     }
     const denied = await root.hull(['exec', privsOff, 'sh', '-c', ESCAPES(`/tmp/m-${randomToken(6)}`)]);
+    expect(denied.stdout).toMatch(/^mount=[1-9]\d*\nuserns=[1-9]\d*\n$/);
+  });
+
+  it('--userns remap: after joining the user namespace (all capabilities in it), the same cut', async () => {
+    const { exec, init } = await statusOfExecAndInit(remapped);
+    for (const set of SETS) expect(statusMask(exec, set)).toBe(statusMask(init, set));
+    expect(statusMask(exec, 'CapEff')).toBe(DEFAULT_MASK);
+    expect(exec).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(exec).toMatch(/^Seccomp:\s+2$/m);
+    const denied = await root.hull(['exec', remapped, 'sh', '-c', ESCAPES(`/tmp/m-${randomToken(6)}`)]);
     expect(denied.stdout).toMatch(/^mount=[1-9]\d*\nuserns=[1-9]\d*\n$/);
   });
 });
