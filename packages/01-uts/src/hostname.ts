@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Syscalls } from '@hull/sys';
+import { UsageError } from './cli.js';
 
 // RFC 1123 labels, and the kernel's limit: __NEW_UTS_LEN is 64.
 const LABEL = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -26,4 +27,12 @@ export function generateHostname(): string {
  */
 export function setHostname(sys: Syscalls, name: string): void {
   sys.sethostname(name);
+}
+
+/** A step's --hostname flag: the name given, checked (UsageError otherwise), or a generated one. */
+export function hostnameFlag(value: string | undefined): string {
+  const hostname = value ?? generateHostname();
+  const problem = hostnameProblem(hostname);
+  if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);
+  return hostname;
 }

@@ -19,3 +19,8 @@ export function runInUts(opts: UtsOptions): Promise<number> {
 export function extname(url: string): string {
   return url.endsWith('.ts') ? '.ts' : '.js';
 }
+
+/** Chapters before 03 have no rootfs: the command runs on the host's files, with our env. */
+export function hostEnv(): string[] {
+  return Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+}

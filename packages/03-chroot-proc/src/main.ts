@@ -1,6 +1,6 @@
 // Step 03: run a command in its own root filesystem.
 //   sudo npx tsx packages/03-chroot-proc/src/main.ts --rootfs DIR [--hostname NAME] -- CMD [ARGS...]
-import { generateHostname, hostnameProblem, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
+import { hostnameFlag, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
 import { runInRootfs } from './run.js';
 
 const USAGE = 'main.ts --rootfs DIR [--hostname NAME] -- CMD [ARGS...]';
@@ -12,8 +12,6 @@ await runMain(USAGE, async () => {
   });
   const rootfs = values.rootfs as string | undefined;
   if (!rootfs) throw new UsageError('missing --rootfs DIR');
-  const hostname = (values.hostname as string | undefined) ?? generateHostname();
-  const problem = hostnameProblem(hostname);
-  if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);
+  const hostname = hostnameFlag(values.hostname as string | undefined);
   return runInRootfs({ rootfs, hostname, argv: command });
 });

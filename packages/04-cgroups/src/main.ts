@@ -1,6 +1,6 @@
 // Step 04: run a command in its own rootfs, under cgroup limits.
 //   sudo npx tsx packages/04-cgroups/src/main.ts --rootfs DIR [--hostname N] --pids-max N [--memory 64m] [--cpus 0.5] -- CMD...
-import { generateHostname, hostnameProblem, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
+import { hostnameFlag, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
 import { parseLimits } from './limits.js';
 import { runWithLimits } from './run.js';
 
@@ -19,9 +19,7 @@ await runMain(USAGE, async () => {
   const rootfs = str('rootfs');
   if (!rootfs) throw new UsageError('missing --rootfs DIR');
   if (str('pids-max') === undefined) throw new UsageError('missing --pids-max N');
-  const hostname = str('hostname') ?? generateHostname();
-  const problem = hostnameProblem(hostname);
-  if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);
+  const hostname = hostnameFlag(str('hostname'));
   const limits = parseLimits({ pidsMax: str('pids-max'), memory: str('memory'), cpus: str('cpus') });
   return runWithLimits({ rootfs, hostname, argv: command, limits });
 });

@@ -1,7 +1,7 @@
 // Step 05: a rootfs container in its own user namespace.
 //   sudo npx tsx packages/05-userns/src/main.ts --rootfs DIR --userns [--uid-map C:H:N]... [--gid-map C:H:N]... -- CMD...
 //   npx tsx packages/05-userns/src/main.ts --rootfs DIR -- CMD...        (rootless: no sudo)
-import { generateHostname, hostnameProblem, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
+import { hostnameFlag, parseStepArgs, runMain, UsageError } from '@hull/01-uts';
 import type { BindMount } from '@hull/03-chroot-proc';
 import { type IdMapEntry, parseIdMapEntry } from './idmap.js';
 import { runInUserns } from './run.js';
@@ -19,9 +19,7 @@ await runMain(USAGE, async () => {
   });
   const rootfs = values.rootfs as string | undefined;
   if (!rootfs) throw new UsageError('missing --rootfs DIR');
-  const hostname = (values.hostname as string | undefined) ?? generateHostname();
-  const problem = hostnameProblem(hostname);
-  if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);
+  const hostname = hostnameFlag(values.hostname as string | undefined);
   const uidMap = maps(values['uid-map'], 'uid');
   const gidMap = maps(values['gid-map'], 'gid');
   // A map asks for a user namespace as clearly as --userns does.
