@@ -134,9 +134,10 @@ export interface SeccompData {
 /**
  * Run a filter the way the kernel would, for tests and for checking a
  * profile before loading it (does it let execve through?). Only the
- * instructions the assembler emits are supported.
+ * instructions the assembler emits are supported. `stats.steps` counts the
+ * instructions run: the filter's cost for that syscall.
  */
-export function runFilter(program: readonly SockFilter[], data: SeccompData): number {
+export function runFilter(program: readonly SockFilter[], data: SeccompData, stats?: { steps: number }): number {
   const buf = Buffer.alloc(64);
   buf.writeInt32LE(data.nr, SECCOMP_DATA_NR);
   buf.writeUInt32LE(data.arch >>> 0, SECCOMP_DATA_ARCH);
@@ -144,12 +145,16 @@ export function runFilter(program: readonly SockFilter[], data: SeccompData): nu
   let acc = 0;
   for (let pc = 0; pc < program.length; pc++) {
     const ins = program[pc]!;
+    if (stats) stats.steps++;
     switch (ins.code) {
       case BPF_LD | BPF_W | BPF_ABS:
         acc = buf.readUInt32LE(ins.k);
         break;
       case BPF_ALU | BPF_AND | BPF_K:
         acc = (acc & ins.k) >>> 0;
+        break;
+      case BPF_JMP | BPF_JA:
+        pc += ins.k;
         break;
       case BPF_JMP | BPF_JEQ | BPF_K:
         pc += acc === ins.k >>> 0 ? ins.jt : ins.jf;

@@ -5,6 +5,7 @@
 export * from './capabilities.js';
 export * from './bpf.js';
 export * from './seccomp.js';
+export * from './default-profile.js';
 export * from './paths.js';
 export * from './rlimits.js';
 export * from './devices.js';

@@ -12,7 +12,8 @@ import { DEFAULT_DEVICE_RULES, type DeviceControl, detectDeviceControl } from '.
 import type { SecuritySpec } from './harden.js';
 import { MASKED_PATHS, READONLY_PATHS } from './paths.js';
 import { planRlimits } from './rlimits.js';
-import { checkExecveAllowed, compileProfile, defaultProfile, loadProfile, type SeccompProfile } from './seccomp.js';
+import { defaultProfile } from './default-profile.js';
+import { checkExecveAllowed, compileProfile, loadProfile, type SeccompProfile } from './seccomp.js';
 
 /** The flags, as the CLI collected them (repeatable ones as lists). */
 export interface SecurityFlags {

@@ -10,6 +10,7 @@ import { type Capability, capabilityName } from './capabilities.js';
 import {
   argHigh,
   argLow,
+  BPF_MAXINSNS,
   BpfProgram,
   runFilter,
   SECCOMP_DATA_ARCH,
@@ -23,6 +24,7 @@ import {
   SECCOMP_RET_TRACE,
   SECCOMP_RET_TRAP,
 } from './bpf.js';
+import { dispatch, numberRanges, type Outcome } from './bpf-dispatch.js';
 import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from './syscall-table.js';
 
 // ---------------------------------------------------------- docker's format
@@ -90,87 +92,6 @@ export function nativeArch(arch: string = process.arch): Arch {
 
 export const EPERM = 1;
 export const ENOSYS = 38;
-
-// ---------------------------------------------------------- default profile
-
-/** CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP: what a container must not create. */
-export const CLONE_NAMESPACE_FLAGS = 0x7e020000;
-/** unshare(2) also takes CLONE_NEWTIME (0x80); in clone(2) that bit is part of the exit signal. */
-export const UNSHARE_NAMESPACE_FLAGS = CLONE_NAMESPACE_FLAGS | 0x80;
-
-/**
- * Denied with EPERM, grouped by why. Names missing on an architecture are
- * skipped (e.g. iopl exists only on x86).
- */
-export const DENIED_SYSCALLS: Record<string, readonly string[]> = {
-  'the kernel keyring is not namespaced: keys of the host and of other containers': ['keyctl', 'add_key', 'request_key'],
-  'loading a new kernel or kernel modules is owning the host': ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'create_module', 'query_module', 'get_kernel_syms'],
-  'mounts, including from a new user namespace where root has CAP_SYS_ADMIN': [
-    'mount',
-    'umount',
-    'umount2',
-    'pivot_root',
-    'open_tree',
-    'open_tree_attr',
-    'move_mount',
-    'fsopen',
-    'fsconfig',
-    'fsmount',
-    'fspick',
-    'mount_setattr',
-  ],
-  'joining another namespace': ['setns'],
-  'large, often-exploited kernel subsystems': ['bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'],
-  'a file handle opens any inode of the filesystem, outside the mount root (the "shocker" escape)': ['open_by_handle_at'],
-  'host-wide state: swap, power, the clock, process accounting': ['swapon', 'swapoff', 'reboot', 'settimeofday', 'clock_settime', 'clock_adjtime', 'stime', 'acct'],
-  'kernel internals: profiling cookies, quotas, the kernel log, fanotify, obsolete calls': [
-    'lookup_dcookie',
-    'quotactl',
-    'quotactl_fd',
-    'syslog',
-    'fanotify_init',
-    'nfsservctl',
-    'sysfs',
-    '_sysctl',
-    'ustat',
-    'uselib',
-    'vhangup',
-  ],
-  'raw hardware access (x86)': ['iopl', 'ioperm', 'vm86', 'vm86old', 'pciconfig_read', 'pciconfig_write', 'pciconfig_iobase'],
-};
-
-/**
- * Our default profile, in docker's own format so one compiler serves both.
- * A deny list (default ALLOW) of the syscalls docker's allow list leaves out
- * for a container without CAP_SYS_ADMIN that reach real kernel attack
- * surface. The price: a syscall newer than this list is allowed, where
- * docker's would refuse it. docs/hardening.md discusses the trade-off.
- *
- * ptrace is allowed on kernels >= 4.8, as in docker, and denied before.
- * Without CAP_SYS_PTRACE a process can still only trace its own uid's processes.
- */
-export function defaultProfile(): SeccompProfile {
-  return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_AARCH64'],
-    syscalls: [
-      { names: Object.values(DENIED_SYSCALLS).flat(), action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
-      // clone(2) makes threads and processes (allowed) and namespaces (not).
-      // Its flags are a plain register, so the filter can test them.
-      { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
-      { names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
-      { names: ['unshare'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: UNSHARE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
-      { names: ['unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
-      // Before 4.8 a tracer could rewrite a syscall after seccomp had approved it, so tracing
-      // would bypass this very filter (docker's rule too).
-      { names: ['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, excludes: { minKernel: '4.8' } },
-      // clone3(2) passes its flags inside a struct in memory, which a
-      // seccomp filter cannot read. ENOSYS ("no such syscall") makes glibc
-      // (2.34+) and others fall back to clone(2), whose flags we can check.
-      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
-    ],
-  };
-}
 
 // ------------------------------------------------------------- validation
 
@@ -327,9 +248,9 @@ interface CompiledRule {
  *
  *   ld arch; if != ours -> kill          (i386 via int 0x80 has other numbers)
  *   ld nr;   if x32 bit set -> ENOSYS    (x32 would be a second numbering)
- *   for each syscall named by a rule:
- *     if nr == N: try its rules in profile order, first match wins
- *   default action
+ *   binary search on nr (bpf-dispatch.ts), whose leaves are
+ *     a return, for a range of numbers that share one outcome, or
+ *     one syscall's argument rules, tried in profile order, first match wins
  *
  * A rule whose args all hold returns its action; args are compared as
  * 64-bit values, a word at a time.
@@ -356,6 +277,9 @@ export function compileProfile(profile: SeccompProfile, ctx: CompileContext = {}
     }
   }
 
+  const outcomes = new Map<number, Outcome>();
+  for (const [nr, rules] of byNumber) outcomes.set(nr, outcomeOf(rules, defaultAction));
+
   const p = new BpfProgram();
   const archOk = p.newLabel('arch_ok');
   p.load(SECCOMP_DATA_ARCH).jeq(arch.audit, archOk, 0).ret(SECCOMP_RET_KILL_PROCESS).label(archOk);
@@ -364,17 +288,17 @@ export function compileProfile(profile: SeccompProfile, ctx: CompileContext = {}
     const native = p.newLabel('native');
     p.jge(arch.x32Bit, 0, native).ret((SECCOMP_RET_ERRNO | ENOSYS) >>> 0).label(native);
   }
-  for (const [nr, rules] of [...byNumber.entries()].sort((a, b) => a[0] - b[0])) {
-    // Rules that return the default action and come last change nothing.
-    const next = p.newLabel('next');
-    p.jeq(nr, 0, next);
-    emitRules(p, rules, defaultAction);
-    p.label(next);
-    // The accumulator may now hold an argument word: reload the number.
-    p.load(SECCOMP_DATA_NR);
-  }
-  p.ret(defaultAction);
-  return p.assemble();
+  const program = [...p.assemble(), ...dispatch(numberRanges(outcomes, defaultAction))];
+  if (program.length > BPF_MAXINSNS) throw new ContainerError(`seccomp: the profile compiles to ${program.length} BPF instructions, the kernel takes at most ${BPF_MAXINSNS}`);
+  return program;
+}
+
+/** One syscall's rules: a plain return when the first rule has no arguments, else the argument checks. */
+function outcomeOf(rules: CompiledRule[], defaultAction: number): Outcome {
+  if (rules[0]!.args.length === 0) return { ret: rules[0]!.action };
+  const p = new BpfProgram();
+  emitRules(p, rules, defaultAction);
+  return { code: p.assemble() };
 }
 
 function emitRules(p: BpfProgram, rules: CompiledRule[], defaultAction: number): void {

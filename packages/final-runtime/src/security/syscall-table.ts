@@ -4,7 +4,9 @@
 //   x86_64:  <asm/unistd_64.h>
 //   aarch64: <asm-generic/unistd.h> with arm64's __ARCH_WANT_* defines and __BITS_PER_LONG=64
 // plus the syscalls added up to Linux 6.17, which since 5.1 share one number on
-// every architecture (cachestat 451 ... file_setattr 469). A name that is
+// every architecture (cachestat 451 ... file_setattr 469), checked against the
+// kernel's arch/x86/entry/syscalls/syscall_64.tbl and scripts/syscall.tbl, and
+// x86_64's own uretprobe (335, Linux 6.11). A name that is
 // missing on an architecture (e.g. `open` on aarch64) simply does not exist there.
 
 export const SYSCALLS_X86_64: Readonly<Record<string, number>> = {
@@ -55,7 +57,7 @@ export const SYSCALLS_X86_64: Readonly<Record<string, number>> = {
   sched_setattr: 314, sched_getattr: 315, renameat2: 316, seccomp: 317, getrandom: 318, memfd_create: 319,
   kexec_file_load: 320, bpf: 321, execveat: 322, userfaultfd: 323, membarrier: 324, mlock2: 325,
   copy_file_range: 326, preadv2: 327, pwritev2: 328, pkey_mprotect: 329, pkey_alloc: 330, pkey_free: 331, statx: 332,
-  io_pgetevents: 333, rseq: 334, pidfd_send_signal: 424, io_uring_setup: 425, io_uring_enter: 426,
+  io_pgetevents: 333, rseq: 334, uretprobe: 335, pidfd_send_signal: 424, io_uring_setup: 425, io_uring_enter: 426,
   io_uring_register: 427, open_tree: 428, move_mount: 429, fsopen: 430, fsconfig: 431, fsmount: 432, fspick: 433,
   pidfd_open: 434, clone3: 435, close_range: 436, openat2: 437, pidfd_getfd: 438, faccessat2: 439,
   process_madvise: 440, epoll_pwait2: 441, mount_setattr: 442, quotactl_fd: 443, landlock_create_ruleset: 444,
