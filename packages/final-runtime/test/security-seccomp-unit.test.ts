@@ -13,9 +13,7 @@ import {
   compileProfile,
   DEFAULT_CAPABILITIES,
   defaultProfile,
-  type HostFacts,
   PERSONALITY_VALUES,
-  planSecurity,
   runFilter,
   SECCOMP_RET_ALLOW,
   SECCOMP_RET_ERRNO,
@@ -113,25 +111,6 @@ describe('capability-conditional groups follow the container\'s final capability
   it('before 4.8 ptrace needs CAP_SYS_PTRACE too', () => {
     expect(decide(compile(DEFAULT_CAPABILITIES, '4.4.0-210-generic'), 'ptrace')).toBe(EPERM);
     expect(decide(compile([...DEFAULT_CAPABILITIES, 'CAP_SYS_PTRACE'], '4.4.0-210-generic'), 'ptrace')).toBe(SECCOMP_RET_ALLOW);
-  });
-
-  it('planSecurity compiles the groups from the set after --cap-add/--cap-drop', () => {
-    const host: HostFacts = {
-      boundingSet: (1n << 41n) - 1n,
-      canRaiseLimits: false,
-      lastCap: 40,
-      rlimit: () => ({ soft: 1024n, hard: 4096n }),
-      devices: { kind: 'cgroup-v1', mountPoint: '/sys/fs/cgroup/devices' },
-      arch: 'x64',
-      kernel: '6.18.0',
-    };
-    const filter = (flags: Parameters<typeof planSecurity>[0]) => planSecurity(flags, host).spec.seccomp!.map(([code, jt, jf, k]) => ({ code, jt, jf, k }));
-    expect(decide(filter({}), 'kcmp')).toBe(EPERM);
-    expect(decide(filter({ capAdd: ['SYS_PTRACE'] }), 'kcmp')).toBe(SECCOMP_RET_ALLOW);
-    expect(decide(filter({ capAdd: ['SYS_ADMIN'] }), 'unshare', [0x10000000n])).toBe(SECCOMP_RET_ALLOW);
-    expect(decide(filter({ capAdd: ['SYS_ADMIN'] }), 'clone3')).toBe(SECCOMP_RET_ALLOW);
-    expect(decide(filter({ capDrop: ['SYS_CHROOT'] }), 'chroot')).toBe(EPERM);
-    expect(decide(filter({ capAdd: ['ALL'], capDrop: ['SYS_ADMIN'] }), 'mount')).toBe(EPERM);
   });
 });
 

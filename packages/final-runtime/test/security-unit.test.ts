@@ -14,6 +14,7 @@ import {
   DEFAULT_CAPABILITIES,
   defaultProfile,
   detectDeviceControl,
+  filterOf,
   type HostFacts,
   parseSecurityOpts,
   parseUlimit,
@@ -237,6 +238,17 @@ describe('seccomp: compiling profiles to classic BPF', () => {
     expect(runFilter(p, { nr: 40, arch: a.audit }) >>> 0).toBe(EPERM);
     expect(runFilter(prog, { nr: 40, arch: X64.audit }) >>> 0).toBe(SECCOMP_RET_ALLOW);
     expect(runFilter(p, { nr: a.table.read!, arch: X64.audit }) >>> 0).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+
+  const decideIn = (filter: ReturnType<typeof compileProfile>, name: string, args: bigint[] = []) => runFilter(filter, { nr: X64.table[name]!, arch: X64.audit, args }) >>> 0;
+  it('the seccomp capability groups are compiled from the set after --cap-add/--cap-drop', () => {
+    const filter = (flags: Parameters<typeof planSecurity>[0]) => filterOf(planSecurity(flags, host({ kernel: '6.18.0' })).spec)!;
+    expect(decideIn(filter({}), 'kcmp')).toBe(EPERM);
+    expect(decideIn(filter({ capAdd: ['SYS_PTRACE'] }), 'kcmp')).toBe(SECCOMP_RET_ALLOW);
+    expect(decideIn(filter({ capAdd: ['SYS_ADMIN'] }), 'unshare', [0x10000000n])).toBe(SECCOMP_RET_ALLOW);
+    expect(decideIn(filter({ capAdd: ['SYS_ADMIN'] }), 'clone3')).toBe(SECCOMP_RET_ALLOW);
+    expect(decideIn(filter({ capDrop: ['SYS_CHROOT'] }), 'chroot')).toBe(EPERM);
+    expect(decideIn(filter({ capAdd: ['ALL'], capDrop: ['SYS_ADMIN'] }), 'mount')).toBe(EPERM);
   });
 
   it('refuses malformed profiles with one line naming the place', () => {
