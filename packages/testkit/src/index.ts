@@ -6,3 +6,4 @@ export * from './oci-image.js';
 export * from './registry.js';
 export * from './udp-reply.js';
 export * from './raw-tar.js';
+export * from './hostile-layers.js';
