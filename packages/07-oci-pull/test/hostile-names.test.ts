@@ -42,6 +42,7 @@ describe.skipIf(!requireRoot('07-oci-pull hostile names'))('07-oci-pull: layer n
     const before = state();
     const r = await step(['pull', `${anon}/${name}:v1`, '--dest', dest], root);
     expectOneLine(r, attack.reason);
+    expect(r.stderr.trim(), 'the name is shown escaped').not.toMatch(/[\u0000-\u001f\u007f]/);
     expect(state()).toEqual(before);
     expect(existsSync(dest)).toBe(false);
     expect(listDir(join(root, 'tmp'))).toEqual([]);

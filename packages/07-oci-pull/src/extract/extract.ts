@@ -75,14 +75,19 @@ export interface ExtractResult {
   warnings: string[];
 }
 
+/** A name as it may be shown: quoted, every control character escaped (JSON leaves DEL raw). */
+function quoted(name: string): string {
+  return JSON.stringify(name).replace(/\u007f/g, '\\u007f');
+}
+
 /** A layer we refuse: one line naming the entry, docker's exit code 125. */
 function refuse(name: string, reason: string): ContainerError {
-  return new ContainerError(`refused layer entry ${JSON.stringify(name)}: ${reason}`);
+  return new ContainerError(`refused layer entry ${quoted(name)}: ${reason}`);
 }
 
 /** A syscall that failed on an entry becomes one line naming the entry. */
 function failedEntry(name: string, err: unknown): unknown {
-  return err instanceof SyscallError ? new ContainerError(`layer entry ${JSON.stringify(name)}: ${err.message}`) : err;
+  return err instanceof SyscallError ? new ContainerError(`layer entry ${quoted(name)}: ${err.message}`) : err;
 }
 
 const DIR_RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -271,10 +276,10 @@ class LayerExtraction {
     if (!split.ok) throw refuse(name, split.reason);
     // A symlink's target is the container's business, but never a C string cut short.
     const linkProblem = controlCharacter(header.linkname ?? '');
-    if (linkProblem) throw refuse(name, `link target ${JSON.stringify(header.linkname)}: ${linkProblem.replace('the name', 'it')}`);
+    if (linkProblem) throw refuse(name, `link target ${quoted(header.linkname ?? '')}: ${linkProblem.replace('the name', 'it')}`);
     for (const xattr of xattrs.keys()) {
       const problem = controlCharacter(xattr);
-      if (problem || xattr === '') throw refuse(name, `xattr name ${JSON.stringify(xattr)}: ${problem ?? 'empty'}`);
+      if (problem || xattr === '') throw refuse(name, `xattr name ${quoted(xattr)}: ${problem ?? 'empty'}`);
     }
     const parts = split.parts;
     const base = parts[parts.length - 1];
