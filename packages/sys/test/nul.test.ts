@@ -25,15 +25,14 @@ import {
   lsetxattr,
   mkdirat,
   mknodat,
-  mount,
   open,
   openat,
   openat2,
   readlinkat,
   refuseNul,
-  sethostname,
   symlinkat,
   syscallNumber,
+  umount2,
   unlinkat,
   utimensat,
 } from '../src/index.js';
@@ -71,8 +70,8 @@ const NUL = /holds a NUL byte/;
 describe('sys: NUL-holding strings stop at the koffi boundary', () => {
   it('libc bindings (syscalls.ts)', () => {
     expectEinval(() => chdir('..\0x'), 'chdir', NUL);
-    expectEinval(() => mount('none', `${dir}\0x`, 'tmpfs', 0), 'mount', NUL);
-    expectEinval(() => sethostname('h\0x'), 'sethostname', NUL);
+    // Harmless even if the guard were gone: dir is no mount point.
+    expectEinval(() => umount2(`${dir}\0x`), 'umount2', NUL);
     expectEinval(() => open(`${dir}/..\0x`, O_PATH), 'open', NUL);
   });
 
