@@ -140,7 +140,14 @@ export class RegistryClient {
       const location = res.headers.get('location');
       await res.body?.cancel();
       if (!location) throw new ContainerError(`${this.opts.registry}: redirect without a Location`);
-      current = new URL(location, current).toString();
+      const next = new URL(location, current);
+      // A downgrade hands the rest of the exchange to anyone on the path: the
+      // blob can then be swapped (only a digest we already trust saves it) and
+      // a manifest asked for by tag cannot be checked at all.
+      if (new URL(current).protocol === 'https:' && next.protocol !== 'https:') {
+        throw new ContainerError(`${this.opts.registry}: refusing a redirect from https to ${next.protocol.replace(/:$/, '')}://${next.host}`);
+      }
+      current = next.toString();
     }
     throw new ContainerError(`${this.opts.registry}: too many redirects`);
   }

@@ -2,7 +2,7 @@
 //   npx tsx packages/07-oci-pull/src/main.ts pull REF [--dest DIR] [--platform os/arch[/variant]]
 //   sudo npx tsx packages/07-oci-pull/src/main.ts run [flags] REF [[--] CMD [ARGS...]]
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ContainerError, hostnameProblem, runMain, UsageError } from '@hull/01-uts';
 import { parseLimits } from '@hull/04-cgroups';
@@ -63,7 +63,10 @@ await runMain(USAGE, async () => {
       try {
         await flatten(store, image.record.manifest, dest, (w) => progress.warn(w));
       } catch (err) {
+        // Nothing of a refused image stays: the tree we made goes, and an empty
+        // --dest given to us is emptied again (checkDest made sure it was empty).
         if (created) rmSync(dest, { recursive: true, force: true });
+        else for (const entry of readdirSync(dest)) rmSync(join(dest, entry), { recursive: true, force: true });
         throw err;
       }
       progress.line(`Rootfs: ${dest}`);

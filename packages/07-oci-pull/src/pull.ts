@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, sta
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { ContainerError } from '@hull/01-uts';
-import { decompressor, extractLayer } from './extract/index.js';
+import { decompressor, extractLayer, layerLimits, type LayerLimits, SizeLimit } from './extract/index.js';
 import { RegistryClient, registryError, TransientError } from './client.js';
 import {
   type Descriptor,
@@ -240,14 +240,17 @@ async function downloadAttempt(client: RegistryClient, ref: Reference, d: Descri
 }
 
 /** The uncompressed tar of a stored layer blob, hashed on the way (for the diff_id check). */
-function layerTar(store: Store, layer: Descriptor): { tar: Digester; done: Promise<void> } {
+function layerTar(store: Store, layer: Descriptor): { tar: Digester; done: Promise<void>; limits: LayerLimits } {
   const decompress = decompressor(layer.mediaType);
   if (!decompress) throw new ContainerError(`unsupported layer media type ${layer.mediaType}`);
+  const limits = layerLimits(layer.size);
   const tar = new Digester(Number.MAX_SAFE_INTEGER);
-  const done = pipeline(createReadStream(store.blobPath(layer.digest)), decompress, tar).catch((err: Error) => {
+  const fuse = new SizeLimit(limits.maxSize, `layer ${shortId(layer.digest)}`);
+  const done = pipeline(createReadStream(store.blobPath(layer.digest)), decompress, fuse, tar).catch((err: Error) => {
+    if (err instanceof ContainerError) throw err;
     throw new ContainerError(`layer ${shortId(layer.digest)}: cannot decompress: ${err.message}`);
   });
-  return { tar, done };
+  return { tar, done, limits };
 }
 
 /** Read the tar to its end (extractors may stop at the end-of-archive blocks) and check its diff_id. */
@@ -265,9 +268,9 @@ async function checkDiffId(tar: Digester, done: Promise<void>, layer: Descriptor
 export async function extractToStore(store: Store, layer: Descriptor, diffId: string, warn: (w: string) => void): Promise<void> {
   const temp = store.tempPath(`layer-${shortId(diffId)}`);
   mkdirSync(temp, { mode: 0o755 });
-  const { tar, done } = layerTar(store, layer);
+  const { tar, done, limits } = layerTar(store, layer);
   try {
-    const [result] = await Promise.all([extractLayer(tar, temp, { mode: 'overlay' }), done.catch(() => undefined)]);
+    const [result] = await Promise.all([extractLayer(tar, temp, { mode: 'overlay', limits }), done.catch(() => undefined)]);
     await checkDiffId(tar, done, layer, diffId);
     for (const w of new Set(result.warnings)) warn(w);
     store.commit(temp, store.layerPath(diffId));
@@ -285,9 +288,9 @@ export async function flatten(store: Store, manifestDigest: string, dest: string
   const config = parseConfig(store.readBlob(manifest.config.digest), manifest.layers.length);
   mkdirSync(dest, { recursive: true });
   for (const [i, layer] of manifest.layers.entries()) {
-    const { tar, done } = layerTar(store, layer);
+    const { tar, done, limits } = layerTar(store, layer);
     try {
-      const [result] = await Promise.all([extractLayer(tar, dest, { mode: 'flatten' }), done.catch(() => undefined)]);
+      const [result] = await Promise.all([extractLayer(tar, dest, { mode: 'flatten', limits }), done.catch(() => undefined)]);
       await checkDiffId(tar, done, layer, config.rootfs.diff_ids[i]!);
       for (const w of new Set(result.warnings)) warn(w);
     } catch (err) {

@@ -4,10 +4,10 @@
 // the random names the attacks aim at.
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { randomToken, requireRoot, tarOf, type LayerEntry } from '@hull/testkit';
+import { nameAttacks, randomToken, rawTar, requireRoot, tarOf, type LayerEntry } from '@hull/testkit';
 import { extractLayer, type ExtractMode } from '../src/extract/index.js';
 
 /** Everything about a tree that an attack could change: names, types, contents, link counts, mtimes. */
@@ -78,6 +78,29 @@ describe.skipIf(!requireRoot('07-oci-pull extract attacks'))('07-oci-pull: hosti
   }
 
   describe.each(MODES)('mode %s', (mode) => {
+    it('refuses names, link targets and xattr names with a NUL or a control character; the target\'s parent keeps its mode, owner and entries', async () => {
+      const parent = dirname(target);
+      const parentState = (): string => {
+        const st = lstatSync(parent);
+        return `${st.mode.toString(8)} ${st.uid}:${st.gid} ${readdirSync(parent).sort().join(',')}`;
+      };
+      const before = parentState();
+      for (const attack of nameAttacks()) {
+        const t = mkdtempSync(join(parent, 't-'));
+        let error: Error | null = null;
+        try {
+          await extractLayer(Readable.from([rawTar(attack.entries)]), t, { mode });
+        } catch (err) {
+          error = err as Error;
+        }
+        expect(error?.message, attack.label).toMatch(attack.reason);
+        expect(error!.message.split('\n')).toHaveLength(1);
+        expect(snapshot(outside)).toEqual(outsideBefore);
+        rmSync(t, { recursive: true, force: true });
+        expect(parentState(), attack.label).toEqual(before);
+      }
+    });
+
     it('refuses "../" entries', async () => {
       const name = `../${etcVictim}`;
       expectRefused(await extract([{ path: 'ok', content: 'x' }, { path: name, content: token }], mode), name, /"\.\." component/);

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { extract as tarExtract } from 'tar-stream';
 import { randomToken, tarOf } from '@hull/testkit';
-import { entryComponents } from '../src/extract/index.js';
+import { entryComponents, LAYER_CAP, LAYER_FLOOR, LAYER_RATIO, layerLimits, MAX_ENTRIES, MAX_PAX_HEADER } from '../src/extract/index.js';
 import { parsePaxRecords, PaxXattrScanner, xattrsOf } from '../src/extract/pax.js';
 
 describe('07-oci-pull: entry names', () => {
@@ -75,5 +75,23 @@ describe('07-oci-pull: PAX xattrs', () => {
       expect(scanner.entries[2]?.xattrs.size).toBe(0);
       expect(scanner.entries[4]?.xattrs.get('trusted.x')?.toString()).toBe('y');
     }
+  });
+});
+
+describe('07-oci-pull: names C would read differently, and layer bounds', () => {
+  it('refuses NUL and the other control characters, accepts the rest of Unicode', () => {
+    expect(entryComponents('..\0x')).toEqual({ ok: false, reason: 'NUL byte in the name' });
+    expect(entryComponents('a/b\tc')).toEqual({ ok: false, reason: 'control character U+0009 in the name' });
+    expect(entryComponents('x\x7f')).toEqual({ ok: false, reason: 'control character U+007F in the name' });
+    expect(entryComponents('ünï cödé/ 日本')).toEqual({ ok: true, parts: ['ünï cödé', ' 日本'] });
+  });
+
+  it('layer size: 100x the blob, at least 1 GiB, at most 64 GiB; the env overrides, and a bad value is refused', () => {
+    expect(layerLimits(1 << 20, {}).maxSize).toBe(LAYER_FLOOR);
+    expect(layerLimits(100 << 20, {}).maxSize).toBe(100 * LAYER_RATIO * (1 << 20));
+    expect(layerLimits(10 * 2 ** 30, {}).maxSize).toBe(LAYER_CAP);
+    expect(layerLimits(1, { HULL_MAX_LAYER_SIZE: '12345', HULL_MAX_LAYER_ENTRIES: '7' })).toEqual({ maxSize: 12345, maxEntries: 7, maxPaxHeader: MAX_PAX_HEADER });
+    expect(() => layerLimits(1, { HULL_MAX_LAYER_SIZE: '1e3x' })).toThrow('HULL_MAX_LAYER_SIZE="1e3x": not a positive whole number');
+    expect(layerLimits(1, {}).maxEntries).toBe(MAX_ENTRIES);
   });
 });

@@ -2,12 +2,10 @@
 // that must stay inside a tree (the layer extractor) resolves a directory once,
 // safely, and then touches only the last component, without following it.
 // One thin, typed function per syscall; each throws SyscallError.
-import koffi from 'koffi';
 import { SyscallError } from './errors.js';
 import { syscallNumber } from './flags.js';
-import { lastErrno, raw } from './libc.js';
-
-const libc = koffi.load('libc.so.6');
+import { lastErrno, libc, raw } from './libc.js';
+import { AT_EMPTY_PATH } from './mountapi.js';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
@@ -72,6 +70,23 @@ function check(ret: number | bigint, syscall: string, args: readonly unknown[]):
   return n;
 }
 
+const EINVAL = 22;
+
+/**
+ * The last component of a path an *at() call acts on must name an entry of
+ * the directory, never the directory itself ("." or ""), nor its parent
+ * (".."): that is what lets a caller that resolved the directory safely trust
+ * that only the last component is touched. An empty path is allowed only with
+ * AT_EMPTY_PATH, where it means "the fd itself" on purpose.
+ */
+function lastComponent(syscall: string, path: string, flags = 0): void {
+  if (path === '' && flags & AT_EMPTY_PATH) return;
+  const last = path.replace(/\/+$/, '').split('/').pop() ?? '';
+  if (last === '' || last === '.' || last === '..') {
+    throw new SyscallError(syscall, EINVAL, [path], `the last component is ${JSON.stringify(last)}: *at() calls act on an entry of the directory, never on "." or ".."`);
+  }
+}
+
 export interface OpenHow {
   flags: number;
   mode?: number;
@@ -83,6 +98,7 @@ export interface OpenHow {
  * every component, atomically. glibc 2.36 has no wrapper.
  */
 export function openat2(dirfd: number, path: string, how: OpenHow): number {
+  lastComponent('openat2', path);
   // struct open_how { u64 flags; u64 mode; u64 resolve; }, in native byte order.
   const buf = Buffer.from(new BigUint64Array([BigInt(how.flags >>> 0), BigInt(how.mode ?? 0), BigInt(how.resolve)]).buffer);
   const ret = raw.syscall(syscallNumber('openat2'), 'int', dirfd, 'const char *', path, 'void *', buf, 'size_t', 24);
@@ -90,27 +106,34 @@ export function openat2(dirfd: number, path: string, how: OpenHow): number {
 }
 
 export function openat(dirfd: number, path: string, flags: number, mode = 0o644): number {
+  lastComponent('openat', path);
   return check(at.openat(dirfd, path, flags, mode), 'openat', [dirfd, path]);
 }
 
 export function mkdirat(dirfd: number, path: string, mode: number): void {
+  lastComponent('mkdirat', path);
   check(at.mkdirat(dirfd, path, mode), 'mkdirat', [dirfd, path, octal(mode)]);
 }
 
 export function symlinkat(target: string, dirfd: number, path: string): void {
+  lastComponent('symlinkat', path);
   check(at.symlinkat(target, dirfd, path), 'symlinkat', [target, dirfd, path]);
 }
 
 /** linkat(2). Without AT_SYMLINK_FOLLOW a symlink at oldpath is linked itself, not its target. */
 export function linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags = 0): void {
+  lastComponent('linkat', oldpath, flags);
+  lastComponent('linkat', newpath);
   check(at.linkat(olddirfd, oldpath, newdirfd, newpath, flags), 'linkat', [olddirfd, oldpath, newdirfd, newpath]);
 }
 
 export function mknodat(dirfd: number, path: string, mode: number, dev = 0): void {
+  lastComponent('mknodat', path);
   check(at.mknodat(dirfd, path, mode, BigInt(dev)), 'mknodat', [dirfd, path, octal(mode), dev]);
 }
 
 export function fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): void {
+  lastComponent('fchownat', path, flags);
   check(at.fchownat(dirfd, path, uid, gid, flags), 'fchownat', [dirfd, path, uid, gid]);
 }
 
@@ -120,11 +143,13 @@ export function fchownat(dirfd: number, path: string, uid: number, gid: number, 
  * EOPNOTSUPP on a symlink, whose mode Linux never uses anyway.
  */
 export function fchmodat(dirfd: number, path: string, mode: number, flags: number): void {
+  lastComponent('fchmodat', path, flags);
   check(at.fchmodat(dirfd, path, mode, flags), 'fchmodat', [dirfd, path, octal(mode)]);
 }
 
 /** utimensat(2) with whole-second atime and mtime (tar's resolution). */
 export function utimensat(dirfd: number, path: string, atime: Date, mtime: Date, flags: number): void {
+  lastComponent('utimensat', path, flags);
   // struct timespec[2] { time_t tv_sec; long tv_nsec; } on 64-bit Linux, in native byte order.
   const ts = (d: Date): bigint[] => {
     const ms = d.getTime();
@@ -136,14 +161,18 @@ export function utimensat(dirfd: number, path: string, atime: Date, mtime: Date,
 }
 
 export function unlinkat(dirfd: number, path: string, flags = 0): void {
+  lastComponent('unlinkat', path);
   check(at.unlinkat(dirfd, path, flags), 'unlinkat', [dirfd, path]);
 }
 
 export function renameat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string): void {
+  lastComponent('renameat', oldpath);
+  lastComponent('renameat', newpath);
   check(at.renameat(olddirfd, oldpath, newdirfd, newpath), 'renameat', [olddirfd, oldpath, newdirfd, newpath]);
 }
 
 export function readlinkat(dirfd: number, path: string): string {
+  lastComponent('readlinkat', path, AT_EMPTY_PATH);
   const buf = Buffer.alloc(4096);
   const n = check(at.readlinkat(dirfd, path, buf, buf.length), 'readlinkat', [dirfd, path]);
   return buf.subarray(0, n).toString('utf8');
@@ -151,6 +180,7 @@ export function readlinkat(dirfd: number, path: string): string {
 
 /** lsetxattr(2): on the path itself, even when it is a symlink. */
 export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): void {
+  lastComponent('lsetxattr', path);
   check(at.lsetxattr(path, name, value, value.length, flags), 'lsetxattr', [path, name]);
 }
 

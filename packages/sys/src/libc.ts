@@ -1,8 +1,10 @@
 // Raw libc symbols through koffi. Nothing here checks errors or adds logic:
 // syscalls.ts wraps each one into a typed function that throws SyscallError.
 import koffi from 'koffi';
+import { loadLibrary } from './ffi.js';
 
-const libc = koffi.load('libc.so.6');
+/** libc, every function guarded against NUL-holding strings (ffi.ts). */
+export const libc = loadLibrary('libc.so.6');
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 type Ptr = Buffer | Int32Array | null;

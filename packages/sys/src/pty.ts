@@ -3,13 +3,13 @@
 // (TIOCSWINSZ: the kernel then sends SIGWINCH to the foreground job), and
 // TIOCSCTTY to make the slave the controlling terminal of a new session.
 // One thin, typed function per call; each throws SyscallError.
-import koffi from 'koffi';
 import { SyscallError } from './errors.js';
 import { O_CLOEXEC, O_NOCTTY, O_RDWR } from './flags.js';
+import { loadLibrary } from './ffi.js';
 import { lastErrno } from './libc.js';
 import { close, open } from './syscalls.js';
 
-const libc = koffi.load('libc.so.6');
+const libc = loadLibrary('libc.so.6');
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 

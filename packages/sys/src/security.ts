@@ -4,6 +4,7 @@
 // packages/final-runtime/src/security.
 import koffi from 'koffi';
 import { SyscallError } from './errors.js';
+import { loadLibrary } from './ffi.js';
 import { lastErrno, raw } from './libc.js';
 
 function check(ret: number | bigint, syscall: string, args: readonly unknown[]): number {
@@ -145,7 +146,7 @@ export interface Rlimit {
   hard: bigint;
 }
 
-const libc = koffi.load('libc.so.6');
+const libc = loadLibrary('libc.so.6');
 const prlimitRaw = libc.func('int prlimit(int pid, int resource, const void *newLimit, void *oldLimit)') as (
   pid: number,
   resource: number,

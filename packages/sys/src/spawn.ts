@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { SyscallError } from './errors.js';
+import { loadLibrary } from './ffi.js';
 import { encodeSockFilters, type SockFilter } from './security.js';
 import { namespaceFlags, type Namespace, WNOHANG } from './flags.js';
 import { close, envList, type ExitStatus, kill, pidfdOpen, pipe2, read, signalNumber, waitpid, write } from './syscalls.js';
@@ -45,7 +46,7 @@ function loadNative(): NativeSpawn {
   if (!existsSync(path)) {
     throw new Error(`hull: the native spawn helper is missing (${path}): run npm ci (it needs a C compiler, cc)`);
   }
-  const lib = koffi.load(path);
+  const lib = loadLibrary(path);
   nativeSpawn = lib.func(
     'int hull_spawn(unsigned long flags, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options)',
   ) as NativeSpawn;
@@ -272,7 +273,7 @@ let nativeSpawnJoin: NativeSpawnJoin | undefined;
 function loadNativeJoin(): NativeSpawnJoin {
   if (nativeSpawnJoin) return nativeSpawnJoin;
   loadNative(); // same library, same error when it is missing
-  const lib = koffi.load(nativeLibraryPath());
+  const lib = loadLibrary(nativeLibraryPath());
   nativeSpawnJoin = lib.func(
     'int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid, unsigned int gid, const unsigned int *groups, int ngroups, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options, int last_cap, const uint32_t *caps, const void *filter, int filter_len)',
   ) as NativeSpawnJoin;

@@ -5,3 +5,5 @@ export * from './busybox.js';
 export * from './oci-image.js';
 export * from './registry.js';
 export * from './udp-reply.js';
+export * from './raw-tar.js';
+export * from './hostile-layers.js';

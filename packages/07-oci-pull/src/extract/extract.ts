@@ -11,7 +11,7 @@
 //      symlinkat), after removing whatever was there.
 //
 // See README.md next to this file for the rules and the attacks they stop.
-import { fchmodSync, fchownSync, fstatSync, readdirSync, writeSync, type Stats } from 'node:fs';
+import { fchmodSync, fchownSync, fstatSync, futimesSync, readdirSync, writeSync, type Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract, type Headers } from 'tar-stream';
 import { ContainerError } from '@hull/01-uts';
@@ -50,7 +50,8 @@ import {
   unlinkat,
   utimensat,
 } from '@hull/sys';
-import { entryComponents, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './paths.js';
+import { layerLimits, type LayerLimits } from './limits.js';
+import { controlCharacter, entryComponents, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './paths.js';
 import { PaxXattrScanner } from './pax.js';
 
 export type ExtractMode = 'overlay' | 'flatten';
@@ -65,6 +66,8 @@ export interface ExtractOptions {
    * 'flatten': the layer is applied on top of what is already in the target.
    */
   mode: ExtractMode;
+  /** Entry count and PAX header size bounds (limits.ts); the defaults when absent. */
+  limits?: Pick<LayerLimits, 'maxEntries' | 'maxPaxHeader'>;
 }
 
 export interface ExtractResult {
@@ -72,14 +75,19 @@ export interface ExtractResult {
   warnings: string[];
 }
 
+/** A name as it may be shown: quoted, every control character escaped (JSON leaves DEL raw). */
+function quoted(name: string): string {
+  return JSON.stringify(name).replace(/\u007f/g, '\\u007f');
+}
+
 /** A layer we refuse: one line naming the entry, docker's exit code 125. */
 function refuse(name: string, reason: string): ContainerError {
-  return new ContainerError(`refused layer entry ${JSON.stringify(name)}: ${reason}`);
+  return new ContainerError(`refused layer entry ${quoted(name)}: ${reason}`);
 }
 
 /** A syscall that failed on an entry becomes one line naming the entry. */
 function failedEntry(name: string, err: unknown): unknown {
-  return err instanceof SyscallError ? new ContainerError(`layer entry ${JSON.stringify(name)}: ${err.message}`) : err;
+  return err instanceof SyscallError ? new ContainerError(`layer entry ${quoted(name)}: ${err.message}`) : err;
 }
 
 const DIR_RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -89,12 +97,16 @@ class Target {
   readonly rootFd: number;
 
   constructor(readonly path: string) {
-    this.rootFd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    // A real fd (not O_PATH): the target's own mode, owner, times and opaque
+    // xattr are set on it, since no *at() call may name "." (packages/sys at.ts).
+    this.rootFd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
 
   /** An O_PATH fd of the directory at `parts`, resolved inside the target. */
   openDir(parts: readonly string[], extraResolve = 0): number {
-    const path = parts.length ? parts.join('/') : '.';
+    // The target itself: a fresh fd of it, through our own fd's /proc link.
+    if (parts.length === 0) return open(procPath(this.rootFd), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    const path = parts.join('/');
     for (let attempt = 0; ; attempt++) {
       try {
         return openat2(this.rootFd, path, { flags: O_PATH | O_DIRECTORY | O_CLOEXEC, resolve: DIR_RESOLVE | extraResolve });
@@ -206,6 +218,21 @@ function decodedXattrs(pax: Record<string, string> | undefined): Xattrs {
   return out;
 }
 
+/**
+ * The xattrs a layer may put on its files. overlayfs reads trusted.overlay.*
+ * (user.overlay.* when rootless) as its own metadata: an image that set
+ * trusted.overlay.redirect, .origin, .metacopy or .opaque on a file would
+ * steer the kernel's merge of the layers (redirect to a path of another
+ * layer, hide or resurrect files). hull writes the opaque marker itself, from
+ * ".wh..wh..opq". Other trusted.* and security.* (selinux, ima, evm) are host
+ * policy, not image content. security.capability is what `setcap` writes,
+ * which real images (ping, ...) need; user.* is free for applications.
+ */
+function layerMaySet(name: string): boolean {
+  if (name === 'security.capability') return true;
+  return name.startsWith('user.') && !name.startsWith('user.overlay.');
+}
+
 interface DirMetadata {
   parts: string[];
   mode: number;
@@ -233,7 +260,7 @@ class LayerExtraction {
     this.target = new Target(targetPath);
     // A lowerdir's root is what the merged root shows when no layer lists "./":
     // start from the usual 0755, not from whatever mode the caller's mkdtemp gave.
-    if (mode === 'overlay') fchmodat(this.target.rootFd, '.', 0o755, AT_SYMLINK_NOFOLLOW);
+    if (mode === 'overlay') fchmodSync(this.target.rootFd, 0o755);
   }
 
   warnOnce(key: string, message: string): void {
@@ -247,6 +274,13 @@ class LayerExtraction {
     const name = header.name;
     const split = entryComponents(name);
     if (!split.ok) throw refuse(name, split.reason);
+    // A symlink's target is the container's business, but never a C string cut short.
+    const linkProblem = controlCharacter(header.linkname ?? '');
+    if (linkProblem) throw refuse(name, `link target ${quoted(header.linkname ?? '')}: ${linkProblem.replace('the name', 'it')}`);
+    for (const xattr of xattrs.keys()) {
+      const problem = controlCharacter(xattr);
+      if (problem || xattr === '') throw refuse(name, `xattr name ${quoted(xattr)}: ${problem ?? 'empty'}`);
+    }
     const parts = split.parts;
     const base = parts[parts.length - 1];
 
@@ -263,7 +297,8 @@ class LayerExtraction {
       // "./" itself: the layer's root directory; its metadata applies to the target.
       if (header.type !== 'directory') throw refuse(name, `a ${header.type} cannot replace the root directory`);
       try {
-        this.ownAt(this.target.rootFd, '.', header);
+        if (this.root) fchownSync(this.target.rootFd, header.uid ?? 0, header.gid ?? 0);
+        else this.warnNotRoot();
       } catch (err) {
         throw failedEntry(name, err);
       }
@@ -483,7 +518,13 @@ class LayerExtraction {
     if (this.mode === 'overlay') {
       const dirFd = this.parentOf(name, [...dir, OPAQUE_WHITEOUT]);
       try {
-        this.markOpaque(dirFd, '.');
+        // A real fd of that same directory (dirFd is O_PATH), to set the xattr on.
+        const fd = open(procPath(dirFd), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        try {
+          this.setOpaque(fd);
+        } finally {
+          close(fd);
+        }
       } catch (err) {
         throw failedEntry(name, err);
       } finally {
@@ -503,12 +544,16 @@ class LayerExtraction {
     // A real fd (not O_PATH) to set the xattr on.
     const fd = openat(dirFd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     try {
-      // Rootful overlayfs reads trusted.overlay.*; trusted.* needs CAP_SYS_ADMIN, so
-      // rootless mounts use the "userxattr" option, which reads user.overlay.* instead.
-      fsetxattr(fd, this.root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', Buffer.from('y'));
+      this.setOpaque(fd);
     } finally {
       close(fd);
     }
+  }
+
+  private setOpaque(fd: number): void {
+    // Rootful overlayfs reads trusted.overlay.*; trusted.* needs CAP_SYS_ADMIN, so
+    // rootless mounts use the "userxattr" option, which reads user.overlay.* instead.
+    fsetxattr(fd, this.root ? 'trusted.overlay.opaque' : 'user.overlay.opaque', Buffer.from('y'));
   }
 
   /** Flattened opaque dir: delete what lower layers put in `dir`, keep what this layer made. */
@@ -541,6 +586,10 @@ class LayerExtraction {
 
   private xattrs(path: string, xattrs: Xattrs, set: (name: string, value: Buffer) => void): void {
     for (const [name, value] of xattrs) {
+      if (!layerMaySet(name)) {
+        this.warnOnce(`xattr-denied:${name}`, `skipped xattr ${name} (first on ${JSON.stringify(path)}): a layer may set only security.capability and user.* (not user.overlay.*)`);
+        continue;
+      }
       if (value === null) {
         this.warnOnce(`xattr-binary:${name}`, `skipped xattr ${name} (first on ${JSON.stringify(path)}): its value is not UTF-8, which tar-stream cannot keep`);
         continue;
@@ -558,9 +607,14 @@ class LayerExtraction {
   finish(): void {
     this.placeWhiteouts();
     for (const { parts, mode, mtime } of this.dirs.values()) {
+      if (parts.length === 0) {
+        fchmodSync(this.target.rootFd, mode & 0o7777);
+        futimesSync(this.target.rootFd, mtime, mtime);
+        continue;
+      }
       const parentFd = this.target.openDirIfExists(parts.slice(0, -1));
       if (parentFd === null) continue; // removed later in the layer
-      const base = parts.length ? parts[parts.length - 1]! : '.';
+      const base = parts[parts.length - 1]!;
       try {
         const st = lstatAt(parentFd, base);
         if (!st?.isDirectory()) continue;
@@ -587,13 +641,15 @@ class LayerExtraction {
 export async function extractLayer(tar: Readable, target: string, opts: ExtractOptions): Promise<ExtractResult> {
   const layer = new LayerExtraction(target, opts.mode);
   const parser = tarExtract();
-  const scanner = new PaxXattrScanner();
+  const scanner = new PaxXattrScanner(opts.limits ?? layerLimits(0));
   let sourceError: Error | null = null;
   const onSourceError = (err: Error): void => {
     sourceError = err;
     parser.destroy(err);
   };
   tar.on('error', onSourceError);
+  // The scanner refuses an oversized header or one entry too many: that ends the parse too.
+  scanner.on('error', onSourceError);
   tar.pipe(scanner).pipe(parser);
   try {
     let index = 0;
@@ -620,6 +676,7 @@ export async function extractLayer(tar: Readable, target: string, opts: ExtractO
     throw new ContainerError(`layer is not a valid tar: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     tar.off('error', onSourceError);
+    scanner.off('error', onSourceError);
     layer.target.close();
   }
 }

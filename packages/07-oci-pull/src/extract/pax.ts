@@ -6,6 +6,8 @@
 // Buffers. Entry k here is entry k tar-stream emits; the name is kept too, so
 // the extractor can check that both sides agree before trusting it.
 import { Transform, type TransformCallback } from 'node:stream';
+import { ContainerError } from '@hull/01-uts';
+import { type LayerLimits, MAX_ENTRIES, MAX_PAX_HEADER } from './limits.js';
 
 const BLOCK = 512;
 
@@ -76,11 +78,24 @@ export class PaxXattrScanner extends Transform {
   private local: Map<string, Buffer> | null = null;
   private longName: string | null = null;
 
+  /**
+   * The scanner sees every header before tar-stream does, so it enforces the
+   * bounds: tar-stream would buffer a PAX header of any size in the heap.
+   */
+  constructor(private readonly limits: Pick<LayerLimits, 'maxPaxHeader' | 'maxEntries'> = { maxPaxHeader: MAX_PAX_HEADER, maxEntries: MAX_ENTRIES }) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.push(chunk);
-    let off = 0;
-    while (off < chunk.length) off += this.consume(chunk.subarray(off));
-    callback();
+    try {
+      let off = 0;
+      while (off < chunk.length) off += this.consume(chunk.subarray(off));
+    } catch (err) {
+      // Not passed on: tar-stream must never see the header we refused.
+      callback(err as Error);
+      return;
+    }
+    callback(null, chunk);
   }
 
   /** Eat bytes of `buf` for the current state; returns how many. */
@@ -120,6 +135,10 @@ export class PaxXattrScanner extends Transform {
     let type = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
     let size = numeric(block.subarray(124, 136));
     if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
+      if (size > this.limits.maxPaxHeader) {
+        const kind = type === 'x' || type === 'g' ? 'PAX' : 'GNU long-name';
+        throw new ContainerError(`layer has a ${kind} header of ${size} bytes, more than the ${this.limits.maxPaxHeader} allowed`);
+      }
       this.state = { kind: 'meta', type, left: size, pad: padding(size), chunks: [] };
       if (size === 0) {
         this.metaDone(type, Buffer.alloc(0));
@@ -140,6 +159,9 @@ export class PaxXattrScanner extends Transform {
       if (paxSize) size = Number.parseInt(paxSize.toString('ascii'), 10);
     }
     this.entries.push({ name, xattrs: xattrsOf(records) });
+    if (this.entries.length > this.limits.maxEntries) {
+      throw new ContainerError(`layer has more than ${this.limits.maxEntries} entries; HULL_MAX_LAYER_ENTRIES=N raises the limit`);
+    }
     this.local = null;
     this.longName = null;
     // Like tar-stream: a directory's size is not data that follows.
