@@ -5,6 +5,7 @@
 import { ContainerError } from '@hull/01-uts';
 import { basicHeader, type Credentials, findCredentials, parseChallenge } from './auth.js';
 import { apiHost, isInsecure } from './reference.js';
+import { certificateProblem, certsDirs, isPlainHttpAnswer, registryAgent, registryTlsOptions, type TlsOptions, tlsAlert } from './tls.js';
 
 const MAX_REDIRECTS = 5;
 const ATTEMPTS = 3;
@@ -23,7 +24,13 @@ export interface ClientOptions {
 }
 
 export class RegistryClient {
-  readonly base: string;
+  /** Where the API is: https:// first, always; http:// only after an insecure registry answered TLS with plain HTTP. */
+  base: string;
+  private readonly host: string;
+  /** loopback or named with --insecure-registry: plain HTTP is allowed, certificates are still checked */
+  private readonly insecure: boolean;
+  private readonly tls: TlsOptions;
+  private readonly agent: ReturnType<typeof registryAgent>;
   private readonly credentials: Credentials | undefined;
   /** Bearer tokens by scope ("repository:library/alpine:pull"). */
   private readonly tokens = new Map<string, string>();
@@ -31,8 +38,13 @@ export class RegistryClient {
   private basic = false;
 
   constructor(readonly opts: ClientOptions) {
-    const scheme = isInsecure(opts.registry, opts.insecure ?? []) ? 'http' : 'https';
-    this.base = `${scheme}://${apiHost(opts.registry)}`;
+    // docker's rule for insecure registries: try HTTPS, fall back to HTTP when the
+    // server does not speak TLS. Unlike docker we never ignore a bad certificate.
+    this.insecure = isInsecure(opts.registry, opts.insecure ?? []);
+    this.host = apiHost(opts.registry);
+    this.base = `https://${this.host}`;
+    this.tls = registryTlsOptions(this.host, opts.env);
+    this.agent = registryAgent(this.tls);
     this.credentials = opts.credentials ?? findCredentials(opts.registry, opts.env);
   }
 
@@ -130,6 +142,8 @@ export class RegistryClient {
       const hopHeaders = { ...headers };
       if (!sameHost) delete hopHeaders.authorization;
       const res = await this.fetchOnce(current, hopHeaders);
+      // fetchOnce may have fallen back to http:// (an insecure registry without TLS): judge redirects from where we really are.
+      if (res.url) current = res.url;
       if (res.status < 300 || res.status >= 400 || res.status === 304) {
         if (res.status === 429 || res.status >= 500) {
           await res.body?.cancel();
@@ -154,11 +168,27 @@ export class RegistryClient {
 
   private async fetchOnce(url: string, headers: Record<string, string>): Promise<Response> {
     try {
-      return await fetch(url, { headers, redirect: 'manual' });
+      return await fetch(url, { headers, redirect: 'manual', dispatcher: this.agent });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (err as Error).message;
       const host = new URL(url).host;
+      if (this.insecure && url.startsWith(`https://${this.host}/`) && isPlainHttpAnswer(cause?.code)) {
+        this.base = `http://${this.host}`;
+        return this.fetchOnce(`http://${url.slice('https://'.length)}`, headers);
+      }
+      const problem = certificateProblem(cause?.code);
+      if (problem) {
+        const hint = problem.includes('unknown authority') ? ` (trust its CA: put it in ${certsDirs(this.opts.env)[0] ?? '/etc/docker/certs.d'}/${host}/ca.crt)` : '';
+        throw new ContainerError(`${this.opts.registry}: TLS with ${host}: ${problem}${hint}`);
+      }
+      if (url.startsWith('https://') && cause?.code === 'UND_ERR_SOCKET') {
+        const alert = await tlsAlert(host, this.tls);
+        if (alert) {
+          const hint = alert.includes('certificate required') ? ` (give a client certificate: NAME.cert and NAME.key in ${certsDirs(this.opts.env)[0] ?? '/etc/docker/certs.d'}/${host}/)` : '';
+          throw new ContainerError(`${this.opts.registry}: TLS with ${host}: the registry refused the TLS handshake: ${alert}${hint}`);
+        }
+      }
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
       throw new TransientError(`${this.opts.registry}: cannot reach ${host}: ${why}`);
     }
   }

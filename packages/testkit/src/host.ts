@@ -28,16 +28,25 @@ function mounts(): string[] {
     .sort();
 }
 
-function links(): string[] {
+/**
+ * A probe that fails is an error, never "nothing found": a check that cannot
+ * see must not pass.
+ */
+function probe(cmd: string, args: string[]): string {
   try {
-    return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
-      .filter((n) => n.startsWith(HULL_PREFIX))
-      .sort();
-  } catch {
-    return [];
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`leftover check: ${cmd} ${args.join(' ')} failed: ${(e.stderr ?? '').trim() || e.message}`);
   }
+}
+
+function links(): string[] {
+  return probe('ip', ['-o', 'link', 'show'])
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
+    .filter((n) => n.startsWith(HULL_PREFIX))
+    .sort();
 }
 
 function netns(): string[] {
@@ -45,29 +54,36 @@ function netns(): string[] {
 }
 
 function nftTables(): string[] {
-  try {
-    return execFileSync('nft', ['list', 'tables'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\n')
-      .filter((l) => l.includes(HULL_PREFIX))
-      .sort();
-  } catch {
-    return [];
-  }
+  return probe('nft', ['list', 'tables'])
+    .split('\n')
+    .filter((l) => l.includes(HULL_PREFIX))
+    .sort();
 }
 
+/** Every cgroup under our prefix, at every depth, in every hierarchy (v1 controllers, v2, hybrid's unified). */
 function cgroups(): string[] {
   const out: string[] = [];
   const base = '/sys/fs/cgroup';
   if (!existsSync(base)) return out;
   const roots = existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((d) => `${base}/${d}`);
+  const walk = (dir: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      // A cgroup removed while we walk is fine; anything else means we cannot see.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      out.push(`${dir}/${e.name}`);
+      walk(`${dir}/${e.name}`);
+    }
+  };
   for (const root of roots) {
     const dir = `${root}/${HULL_PREFIX}`;
-    if (!existsSync(dir)) continue;
-    try {
-      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(`${dir}/${e.name}`);
-    } catch {
-      // not a directory we can read
-    }
+    if (existsSync(dir)) walk(dir);
   }
   return out.sort();
 }
@@ -87,8 +103,15 @@ export function hostSnapshot(): HostSnapshot {
 export function leftovers(before: HostSnapshot, after: HostSnapshot = hostSnapshot()): Partial<Record<keyof HostSnapshot, string[]>> {
   const diff: Partial<Record<keyof HostSnapshot, string[]>> = {};
   for (const key of ['mounts', 'links', 'netns', 'nftTables', 'cgroups'] as const) {
-    const was = new Set(before[key]);
-    const added = after[key].filter((x) => !was.has(x));
+    // A multiset difference: a mount stacked on an existing mount point (same
+    // point, same type) is one more entry, and it counts.
+    const was = new Map<string, number>();
+    for (const x of before[key]) was.set(x, (was.get(x) ?? 0) + 1);
+    const added = after[key].filter((x) => {
+      const n = was.get(x) ?? 0;
+      if (n > 0) was.set(x, n - 1);
+      return n === 0;
+    });
     if (added.length) diff[key] = added;
   }
   if (before.hostname !== after.hostname) diff.hostname = [after.hostname];

@@ -7,3 +7,4 @@ export * from './registry.js';
 export * from './udp-reply.js';
 export * from './raw-tar.js';
 export * from './hostile-layers.js';
+export * from './certs.js';

@@ -14,11 +14,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSign, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import type { CertFiles } from './certs.js';
 import { type BuiltImage, type BuiltIndex, blobsOf, rootOf } from './oci-image.js';
 
 export type RegistryFlavour = 'anonymous' | 'basic' | 'token';
@@ -35,6 +37,8 @@ export interface RegistryInfo {
   password?: string;
   /** token flavour: GET this URL for {"issued": N}, the tokens signed so far (to test caching) */
   tokenStats?: string;
+  /** served over TLS (and so is the token realm) */
+  tls?: boolean;
 }
 
 export interface RunningRegistry extends RegistryInfo {
@@ -95,7 +99,7 @@ const ISSUER = 'hull-test-token-server';
  * Basic credentials must be right when given (else 401, as Docker Hub does);
  * anonymous callers get pull on every repository outside `private/`.
  */
-async function startTokenServer(dir: string, username: string, password: string): Promise<TokenServer> {
+async function startTokenServer(dir: string, username: string, password: string, tls?: CertFiles): Promise<TokenServer> {
   const keyFile = join(dir, 'token.key');
   const certFile = join(dir, 'token.crt');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=hull-test-token'], {
@@ -109,7 +113,7 @@ async function startTokenServer(dir: string, username: string, password: string)
     'base64',
   );
   let issued = 0;
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/stats') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issued }));
@@ -147,12 +151,14 @@ async function startTokenServer(dir: string, username: string, password: string)
     const signature = createSign('RSA-SHA256').update(input).sign(key);
     issued++;
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${input}.${base64url(signature)}`, expires_in: 300, issued_at: new Date().toISOString() }));
-  });
+  };
+  // Over TLS the realm is https too, with the registry's own certificate (as Docker Hub's auth.docker.io).
+  const server: Server = tls ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/token`,
     certFile,
     issued: () => issued,
     close: () => new Promise((resolve) => server.close(() => resolve())),
@@ -163,6 +169,8 @@ export interface StartRegistryOptions {
   flavour: RegistryFlavour;
   /** share a storage root with another registry; default: a new temp dir */
   storage?: string;
+  /** serve HTTPS with this certificate; `clientCAs` makes the registry demand a client certificate signed by one of them */
+  tls?: CertFiles & { clientCAs?: string[] };
 }
 
 /** Start docker-registry and wait until /v2/ answers. Call `stop()` to end it and remove its temp files. */
@@ -179,7 +187,7 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
     writeFileSync(join(dir, 'htpasswd'), `${htpasswdLine(username!, password!)}\n`);
     auth = { htpasswd: { realm: 'hull-test', path: join(dir, 'htpasswd') } };
   } else if (opts.flavour === 'token') {
-    token = await startTokenServer(dir, username!, password!);
+    token = await startTokenServer(dir, username!, password!, opts.tls);
     auth = { token: { realm: token.realm, service: SERVICE, issuer: ISSUER, rootcertbundle: token.certFile } };
   }
   // JSON is YAML, so the config needs no YAML writer.
@@ -187,7 +195,11 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
     version: 0.1,
     log: { level: 'error', accesslog: { disabled: true } },
     storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true } },
-    http: { addr: host, secret: randomBytes(16).toString('hex') },
+    http: {
+      addr: host,
+      secret: randomBytes(16).toString('hex'),
+      ...(opts.tls ? { tls: { certificate: opts.tls.cert, key: opts.tls.key, ...(opts.tls.clientCAs ? { clientcas: opts.tls.clientCAs } : {}) } } : {}),
+    },
     ...(auth ? { auth } : {}),
   };
   writeFileSync(join(dir, 'config.yml'), JSON.stringify(config));
@@ -205,7 +217,7 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      await fetch(`http://${host}/v2/`);
+      await (opts.tls ? tlsAnswers(host) : fetch(`http://${host}/v2/`));
       break;
     } catch {
       if (child.exitCode !== null || Date.now() > deadline) {
@@ -221,8 +233,24 @@ export async function startRegistry(opts: StartRegistryOptions): Promise<Running
     storage,
     ...(username ? { username, password } : {}),
     ...(token ? { tokenStats: token.realm.replace(/\/token$/, '/stats') } : {}),
+    ...(opts.tls ? { tls: true } : {}),
     stop,
   };
+}
+
+/**
+ * Resolves once `host` accepts a TCP connection. Readiness only: no handshake,
+ * since some tests serve bad certificates or demand a client certificate.
+ */
+function tlsAnswers(host: string): Promise<void> {
+  const [address, port] = [host.replace(/:\d+$/, ''), Number(host.split(':').pop())];
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, address, () => {
+      sock.destroy();
+      resolve();
+    });
+    sock.on('error', reject);
+  });
 }
 
 /** Where the registry's filesystem driver keeps a blob's bytes (to corrupt or truncate it in tests). */
