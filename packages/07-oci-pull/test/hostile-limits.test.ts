@@ -4,11 +4,9 @@
 // that redirects a blob to plain http. Each is refused with one line (or, for
 // xattrs, skipped with a warning) and the store keeps nothing of it.
 import { execFileSync } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuiltImage, type Compression, freePort, pushImage, randomToken, rawTar, requireRoot, tarOf } from '@hull/testkit';
@@ -104,14 +102,12 @@ describe.skipIf(!requireRoot('07-oci-pull hostile limits'))('07-oci-pull: bombs,
   });
 
   it('refuses an https registry that redirects a blob to plain http, and never asks the http server', async () => {
-    // A name that is not a loopback literal (those are plain HTTP by design) yet resolves to loopback.
-    const host = hostname();
-    const { address } = await lookup(host, { family: 4 });
-    expect(address, `${host} must resolve to 127.0.0.0/8 for this test`).toMatch(/^127\./);
+    // hull speaks https first to loopback too, so an https server on 127.0.0.1 is an https registry.
+    const address = '127.0.0.1';
     const dir = tempDir('tls');
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host},IP:${address}`], {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${address}`, '-addext', `subjectAltName=IP:${address}`], {
       stdio: 'ignore',
     });
     const image = await buildImage({ layers: [{ entries: [{ path: 'x', content: randomToken() }] }] });
@@ -144,9 +140,14 @@ describe.skipIf(!requireRoot('07-oci-pull hostile limits'))('07-oci-pull: bombs,
     const listen = (s: Server, port: number, at: string) => new Promise<void>((resolve) => s.listen(port, at, resolve));
     await listen(plain, plainPort, '127.0.0.1');
     await listen(tls, tlsPort, address);
+    const host = address;
+    // Trusted the docker way: certs.d/HOST:PORT/ca.crt (the self-signed certificate is its own CA).
+    const certsD = tempDir('certs.d');
+    mkdirSync(join(certsD, `${host}:${tlsPort}`));
+    copyFileSync(cert, join(certsD, `${host}:${tlsPort}`, 'ca.crt'));
     try {
       const root = tempDir('root');
-      const r = await step(['pull', `${host}:${tlsPort}/test/redirect:v1`], root, { NODE_EXTRA_CA_CERTS: cert });
+      const r = await step(['pull', `${host}:${tlsPort}/test/redirect:v1`], root, { HULL_CERTS_D: certsD });
       expectOneLine(r, new RegExp(`^hull: ${host}:${tlsPort}: refusing a redirect from https to http://127\\.0\\.0\\.1:${plainPort}$`));
       expect(plainHits).toBe(0);
       expectNothingKept(root);
