@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, requireRoot, run } from '@hull/testkit';
+import { descendants, hostSnapshot, requireRoot, run, waitFor } from '@hull/testkit';
 import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
 
 const DENY_BPF = fileURLToPath(new URL('./fixtures/deny-bpf.mjs', import.meta.url));
@@ -144,6 +144,24 @@ describe.skipIf(!requireRoot('final-runtime device nodes'))('hull run: device no
     expect(t.stdout).toContain('tty=ok');
     expect(t.stdout).toContain('pts=ok');
     expect(t.stdout).toMatch(/^88\r?$/m); // major 136 = 0x88
+  });
+
+  it('hull exec runs under the same program: it joins the unified-tree cgroup, and its open is refused', async () => {
+    const name = `dev-${randomBytes(4).toString('hex')}`;
+    const d = await root.hull(['run', '-d', '--name', name, '--cap-add', 'MKNOD', image, 'sleep', '300'], { env: PROGRAM_ONLY });
+    expect(d.code, d.stderr).toBe(0);
+    const id = d.stdout.trim();
+    try {
+      const script = `grep "^0::" /proc/self/cgroup; mknod /dev/disk2 b ${major} ${minor}; ${readNode('/dev/disk2')}`;
+      const r = await root.hull(['exec', name, 'sh', '-c', script], { env: PROGRAM_ONLY });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`0::/hull/${id}`);
+      expect(r.stdout).toContain('Operation not permitted');
+      expect(r.stdout).not.toContain(marker);
+    } finally {
+      await root.hull(['rm', '-f', name]);
+    }
+    await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
   });
 
   it('when the kernel refuses the program, hull refuses to run: one line, exit 125, nothing left behind', async () => {
