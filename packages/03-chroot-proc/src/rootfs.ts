@@ -82,9 +82,19 @@ export function setupRootfs(sys: Syscalls, spec: RootfsSpec): void {
   sys.chdir('/');
 }
 
-/** pivot_root needs the new root to be a mount point; a bind mount of the directory onto itself makes it one. */
+/**
+ * pivot_root needs the new root to be a mount point; a bind mount of the
+ * directory onto itself makes it one. It is then made nodev: an image's
+ * layers may carry device nodes (a tar entry can name any major:minor, the
+ * host's disk included), and on a nodev mount the kernel refuses to open
+ * them (EACCES) whatever the devices cgroup says. /dev is a tmpfs of its own
+ * (mountDev), and volumes are mounts of their own, so both keep their nodes.
+ * mount_setattr only adds the flag: a remount would have to restate, and in
+ * a user namespace could not clear, the flags the mount already has.
+ */
 export function bindRootfs(sys: Syscalls, root: string): void {
   sys.mount(root, root, null, MS_BIND | MS_REC);
+  sys.mountSetattr(root, 0, { attrSet: MOUNT_ATTR_NODEV });
 }
 
 /**

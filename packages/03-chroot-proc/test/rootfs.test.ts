@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +118,17 @@ describe.skipIf(!requireRoot(CHAPTER))('03-chroot-proc: a root filesystem', () =
     } finally {
       rmSync(marker);
     }
+  });
+
+  it("a device node inside the rootfs (as an image's layer could ship) cannot be opened: the rootfs is nodev, /dev is not", async () => {
+    // c 1:5 is /dev/zero: harmless to open if the protection failed, but proof enough that it did.
+    const dir = busyboxRootfs(join(work, `busybox-dev-${randomToken(6)}`));
+    const node = `node-${randomToken(6)}`;
+    execFileSync('mknod', [join(dir, node), 'c', '1', '5']);
+    const r = await inRootfs(['sh', '-c', `head -c 4 /${node} | wc -c; head -c 4 /dev/zero | wc -c; grep " / " /proc/self/mountinfo`], { dir });
+    expect(r.stderr).toContain(`/${node}: Permission denied`);
+    expect(r.stdout).toMatch(/^0\n4\n/);
+    expect(r.stdout).toMatch(/ \/ (\S+,)?nodev[, ]/m); // the mount options of "/"
   });
 
   describe('chroot alone can be escaped; pivot_root in a new PID namespace cannot', () => {

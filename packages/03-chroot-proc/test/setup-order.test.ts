@@ -55,6 +55,7 @@ describe('03-chroot-proc: setupRootfs, recorded', () => {
     expect(steps(sys)).toEqual([
       s('mount', null, '/', null, MS_REC | MS_PRIVATE, null),
       s('mount', R, R, null, MS_BIND | MS_REC, null),
+      s('mountSetattr', R, 0, { attrSet: MOUNT_ATTR_NODEV }),
       s('mount', 'proc', `${R}/proc`, 'proc', NO_EXEC, null),
       s('mount', 'sysfs', `${R}/sys`, 'sysfs', MS_RDONLY | NO_EXEC, null),
       s('mount', 'tmpfs', `${R}/dev`, 'tmpfs', MS_NOSUID | MS_STRICTATIME, 'mode=755,size=65536k'),

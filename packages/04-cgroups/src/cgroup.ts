@@ -37,6 +37,14 @@ export interface Cgroup {
   /** Every process in the cgroup now (host pids). */
   pids(): number[];
   usage(): CgroupUsage;
+  /**
+   * Deny every device open and mknod except these rules (v1's devices.allow
+   * syntax, "c 1:3 rwm"), for every process in the cgroup: an eBPF program
+   * on v2, and in a hybrid host's unified tree. Throws when the kernel refuses it.
+   */
+  limitDevices(rules: readonly string[]): void;
+  /** Where limitDevices attaches its program; null when this cgroup has no v2 directory (pure v1). */
+  readonly deviceProgramDir: string | null;
   /** Kill whatever is left inside, then remove the directories. Safe to call twice. */
   destroy(opts?: DrainOptions): Promise<void>;
 }

@@ -3,7 +3,8 @@
 // interface so the v2 logic can run against a fake tree that enforces the
 // kernel's rules (test/fake-cgroup2.ts) on a machine that has no v2.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { errnoValue, pidfdOpen, pidfdSendSignal, SyscallError, close } from '@hull/sys';
+import { type BpfInsn, errnoValue, pidfdOpen, pidfdSendSignal, SyscallError, close } from '@hull/sys';
+import { attachDeviceProgram } from './device-attach.js';
 
 export interface CgroupFs {
   exists(path: string): boolean;
@@ -14,6 +15,8 @@ export interface CgroupFs {
   rmdir(path: string): void;
   /** SIGKILL a process, but only if it is still in the cgroup at `dir` (pids get recycled). */
   killMember(pid: number, dir: string): void;
+  /** Load a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it to the cgroup at `dir` (cgroup2 only). */
+  attachDeviceProgram(dir: string, program: readonly BpfInsn[]): void;
 }
 
 /** Node's fs errors carry the errno name; turn them into our one error type. */
@@ -42,6 +45,7 @@ export const hostCgroupFs: CgroupFs = {
   write: (path, value) => wrap('write', [path, value], () => writeFileSync(path, value)),
   mkdir: (path) => wrap('mkdir', [path], () => mkdirSync(path)),
   rmdir: (path) => wrap('rmdir', [path], () => rmdirSync(path)),
+  attachDeviceProgram,
   killMember(pid, dir) {
     // Take a pidfd first, then check membership, then signal through the pidfd:
     // if the pid was recycled before pidfd_open, the check sees the stranger and

@@ -17,7 +17,7 @@ export interface CreateCgroupOptions {
 export function openCgroup(id: string, opts: CreateCgroupOptions = {}): Cgroup | null {
   const layout = opts.layout ?? detectLayout();
   const fs = opts.fs ?? hostCgroupFs;
-  return layout.version === 1 ? CgroupV1.open(layout.hierarchies, id, fs) : CgroupV2.open(layout.root, id, fs);
+  return layout.version === 1 ? CgroupV1.open(layout.hierarchies, id, fs, layout.unified) : CgroupV2.open(layout.root, id, fs);
 }
 
 /** Create `hull/<id>` with these limits, on whichever cgroup version the host runs. */
@@ -25,7 +25,7 @@ export function createCgroup(id: string, limits: CgroupLimits, opts: CreateCgrou
   const layout = opts.layout ?? detectLayout();
   const fs = opts.fs ?? hostCgroupFs;
   try {
-    return layout.version === 1 ? CgroupV1.create(layout.hierarchies, id, limits, fs) : CgroupV2.create(layout.root, id, limits, fs);
+    return layout.version === 1 ? CgroupV1.create(layout.hierarchies, id, limits, fs, layout.unified) : CgroupV2.create(layout.root, id, limits, fs);
   } catch (err) {
     // Only root (or a delegated subtree, which rootless containers need) may make cgroups.
     if (err instanceof SyscallError && (err.code === 'EACCES' || err.code === 'EPERM')) {

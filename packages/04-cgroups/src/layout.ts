@@ -11,7 +11,16 @@ export type Controller = (typeof CONTROLLERS)[number];
 
 export type CgroupLayout =
   /** v1 (or hybrid): each controller on its own hierarchy, by mount point. */
-  | { version: 1; hierarchies: Partial<Record<Controller, string>> }
+  | {
+      version: 1;
+      hierarchies: Partial<Record<Controller, string>>;
+      /**
+       * A hybrid host's cgroup2 mount (/sys/fs/cgroup/unified), which holds
+       * no controller but still runs cgroup BPF programs: the kernel checks a
+       * device open against the task's cgroup in this tree too.
+       */
+      unified?: string;
+    }
   /** v2: one tree. */
   | { version: 2; root: string };
 
@@ -52,8 +61,8 @@ export function detectLayout(mountinfo: string = readFileSync('/proc/self/mounti
     if (m.fstype !== 'cgroup') continue;
     for (const c of CONTROLLERS) if (m.superOptions.includes(c) && !hierarchies[c]) hierarchies[c] = m.mountPoint;
   }
-  if (Object.keys(hierarchies).length > 0) return { version: 1, hierarchies };
   const unified = mounts.filter((m) => m.fstype === 'cgroup2');
+  if (Object.keys(hierarchies).length > 0) return unified[0] ? { version: 1, hierarchies, unified: unified[0].mountPoint } : { version: 1, hierarchies };
   const root = unified.find((m) => m.mountPoint === '/sys/fs/cgroup') ?? unified[0];
   if (root) return { version: 2, root: root.mountPoint };
   throw new ContainerError('no cgroup filesystem is mounted (no cgroup or cgroup2 entry in /proc/self/mountinfo)');

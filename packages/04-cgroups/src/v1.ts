@@ -2,6 +2,12 @@
 // /sys/fs/cgroup/<controller> (or several together, e.g. "cpu,cpuacct").
 // A container's cgroup is one directory per hierarchy, and a process joins by
 // writing its pid to cgroup.procs in each.
+//
+// On a hybrid host (v1 hierarchies plus a controller-less cgroup2 mount at
+// /sys/fs/cgroup/unified) the container also gets `hull/<id>` in the unified
+// tree. It limits nothing by itself, but cgroup BPF programs run on a task's
+// cgroup in that tree whatever v1 does, so the device program (see
+// limitDevices) is enforced here exactly as on a pure v2 host.
 import { ContainerError } from '@hull/01-uts';
 import { type CgroupFs, hostCgroupFs, parseKeyed, parsePids } from './cgroupfs.js';
 import {
@@ -16,6 +22,7 @@ import {
   readNumber,
   removeDirs,
 } from './cgroup.js';
+import { compileDeviceProgram, parseDeviceRule } from './device-program.js';
 import type { Controller } from './layout.js';
 import { CONTROLLERS } from './layout.js';
 import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs, neededControllers } from './limits.js';
@@ -32,11 +39,13 @@ export class CgroupV1 implements Cgroup {
     name: string,
     dirOf: Partial<Record<Controller, string>>,
     readonly limits: CgroupLimits,
+    /** `hull/<id>` in the hybrid host's cgroup2 tree, if it has one. */
+    readonly unifiedDir?: string,
   ) {
     this.name = name;
     this.dirOf = dirOf;
     // Co-mounted controllers ("cpu,cpuacct") share one directory.
-    this.dirs = [...new Set(Object.values(dirOf))];
+    this.dirs = [...new Set(Object.values(dirOf)), ...(unifiedDir ? [unifiedDir] : [])];
   }
 
   /**
@@ -44,7 +53,13 @@ export class CgroupV1 implements Cgroup {
    * write the limits. A controller a limit needs must exist; the others are
    * joined when present so usage can be read back.
    */
-  static create(hierarchies: Partial<Record<Controller, string>>, id: string, limits: CgroupLimits, fs: CgroupFs = hostCgroupFs): CgroupV1 {
+  static create(
+    hierarchies: Partial<Record<Controller, string>>,
+    id: string,
+    limits: CgroupLimits,
+    fs: CgroupFs = hostCgroupFs,
+    unified?: string,
+  ): CgroupV1 {
     const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
     for (const { controller: c, flag } of neededControllers(limits)) {
       if (!hierarchies[c]) {
@@ -56,7 +71,7 @@ export class CgroupV1 implements Cgroup {
       const mountPoint = hierarchies[c];
       if (mountPoint) dirOf[c] = `${mountPoint}/${name}`;
     }
-    const cgroup = new CgroupV1(fs, name, dirOf, limits);
+    const cgroup = new CgroupV1(fs, name, dirOf, limits, unified ? `${unified}/${name}` : undefined);
     const made: string[] = [];
     try {
       for (const dir of cgroup.dirs) {
@@ -77,7 +92,7 @@ export class CgroupV1 implements Cgroup {
    * (for `stats`, `inspect`, `rm`), or null when it is gone. Its limits are
    * read back from the files.
    */
-  static open(hierarchies: Partial<Record<Controller, string>>, id: string, fs: CgroupFs = hostCgroupFs): CgroupV1 | null {
+  static open(hierarchies: Partial<Record<Controller, string>>, id: string, fs: CgroupFs = hostCgroupFs, unified?: string): CgroupV1 | null {
     const name = `${CGROUP_PARENT}/${checkCgroupId(id)}`;
     const dirOf: Partial<Record<Controller, string>> = {};
     for (const c of CONTROLLERS) {
@@ -94,7 +109,8 @@ export class CgroupV1 implements Cgroup {
     const quota = dirOf.cpu ? readNumber(fs, `${dirOf.cpu}/cpu.cfs_quota_us`) : null; // -1 (no limit) reads as null
     const period = dirOf.cpu ? readNumber(fs, `${dirOf.cpu}/cpu.cfs_period_us`) : null;
     if (quota !== null && period) limits.cpus = quota / period;
-    return new CgroupV1(fs, name, dirOf, limits);
+    const unifiedDir = unified && fs.exists(`${unified}/${name}`) ? `${unified}/${name}` : undefined;
+    return new CgroupV1(fs, name, dirOf, limits, unifiedDir);
   }
 
   private writeLimits(): void {
@@ -147,6 +163,19 @@ export class CgroupV1 implements Cgroup {
       // oom_kill appeared in memory.oom_control with Linux 4.13.
       oomKills: oom?.oom_kill ?? null,
     };
+  }
+
+  /**
+   * v1's own devices controller (devices.allow, final-runtime's
+   * DeviceCgroup) is a separate hierarchy; what this cgroup adds is the v2
+   * program in the unified tree of a hybrid host. Without one, nothing to do.
+   */
+  limitDevices(rules: readonly string[]): void {
+    if (this.unifiedDir) this.fs.attachDeviceProgram(this.unifiedDir, compileDeviceProgram(rules.map(parseDeviceRule)));
+  }
+
+  get deviceProgramDir(): string | null {
+    return this.unifiedDir ?? null;
   }
 
   destroy(opts?: DrainOptions): Promise<void> {

@@ -19,6 +19,7 @@ import {
   readNumber,
   removeDirs,
 } from './cgroup.js';
+import { compileDeviceProgram, parseDeviceRule } from './device-program.js';
 import { type CgroupLimits, CPU_PERIOD_US, cpuQuotaUs, neededControllers } from './limits.js';
 
 /** v2's controllers among ours: cpuacct's job is done by cpu.stat, which every v2 cgroup has. */
@@ -152,6 +153,19 @@ export class CgroupV2 implements Cgroup {
       throttledUsec: cpuStat?.throttled_usec ?? null,
       oomKills: events?.oom_kill ?? null,
     };
+  }
+
+  /**
+   * v2 has no devices.allow: the allow list is an eBPF program attached to
+   * this cgroup (device-program.ts), run by the kernel on every device open
+   * and mknod of a task in it. No controller needs enabling for it.
+   */
+  limitDevices(rules: readonly string[]): void {
+    this.fs.attachDeviceProgram(this.dir, compileDeviceProgram(rules.map(parseDeviceRule)));
+  }
+
+  get deviceProgramDir(): string {
+    return this.dir;
   }
 
   /**

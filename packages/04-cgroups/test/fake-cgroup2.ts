@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { errnoValue, SyscallError } from '@hull/sys';
+import { errnoValue, SyscallError, type BpfInsn } from '@hull/sys';
 import { type CgroupFs, parsePids } from '../src/cgroupfs.js';
 
 export interface FakeOptions {
@@ -131,6 +131,16 @@ export class FakeCgroup2 implements CgroupFs {
     if (p === this.root) fail('rmdir', 'EBUSY', path);
     if (this.procs(p).length > 0 || this.children(p).length > 0) fail('rmdir', 'EBUSY', path);
     rmSync(p, { recursive: true });
+  }
+
+  /** Device programs attached, by cgroup directory; `deviceProgramError` makes the next attach fail as the kernel would. */
+  readonly devicePrograms = new Map<string, readonly BpfInsn[]>();
+  deviceProgramError: string | null = null;
+
+  attachDeviceProgram(dir: string, program: readonly BpfInsn[]): void {
+    if (!existsSync(join(this.inside(dir), 'cgroup.procs'))) fail('bpf', 'EBADF', dir);
+    if (this.deviceProgramError) fail('bpf', this.deviceProgramError, dir);
+    this.devicePrograms.set(dir, program);
   }
 
   killMember(pid: number, dir: string): void {

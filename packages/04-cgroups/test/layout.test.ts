@@ -22,10 +22,11 @@ const COMOUNTED = `29 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexe
 `;
 
 describe('detecting the cgroup version from mountinfo', () => {
-  it('finds v1 hierarchies on a hybrid host and ignores the controller-less cgroup2 mount', () => {
+  it('finds v1 hierarchies on a hybrid host, and the controller-less cgroup2 mount only for device programs', () => {
     expect(detectLayout(HYBRID)).toEqual({
       version: 1,
       hierarchies: { pids: '/sys/fs/cgroup/pids', memory: '/sys/fs/cgroup/memory', cpu: '/sys/fs/cgroup/cpu', cpuacct: '/sys/fs/cgroup/cpuacct' },
+      unified: '/sys/fs/cgroup/unified',
     });
   });
 
@@ -55,5 +56,6 @@ describe('detecting the cgroup version from mountinfo', () => {
     const unified = existsSync('/sys/fs/cgroup/cgroup.controllers');
     expect(layout.version).toBe(unified ? 2 : 1);
     if (layout.version === 1) expect(layout.hierarchies.pids).toBe('/sys/fs/cgroup/pids');
+    if (layout.version === 1 && existsSync('/sys/fs/cgroup/unified/cgroup.procs')) expect(layout.unified).toBe('/sys/fs/cgroup/unified');
   });
 });

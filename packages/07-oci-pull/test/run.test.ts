@@ -57,6 +57,22 @@ describe.skipIf(!requireRoot('07-oci-pull run'))('07-oci-pull: run', () => {
     expect(listDir(join(root, 'layers'))).toHaveLength(1);
   });
 
+  it("an image's device node is extracted but cannot be opened in the container: the flattened rootfs is nodev", async () => {
+    const name = repo('devnode');
+    const node = `node-${randomToken(6)}`;
+    // c 1:5 (/dev/zero): harmless if the protection failed, but proof enough that it did.
+    const image = await busyboxImage(busyboxRootfs(), {
+      config: { Env: ['PATH=/bin:/usr/bin'], Cmd: ['sh', '-c', `ls -l /${node}; head -c 4 /${node} | wc -c; head -c 4 /dev/zero | wc -c`] },
+      extraLayers: [{ entries: [{ path: node, type: 'character-device', devmajor: 1, devminor: 5, mode: 0o666 }] }],
+    });
+    await pushImage(anon, name, 'v1', image);
+    const r = await step(['run', '--net', 'none', `${anon}/${name}:v1`], tempDir('root'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^crw-rw-rw- .* 1, +5 .*/${node}$`, 'm'));
+    expect(r.stderr).toContain(`/${node}: Permission denied`);
+    expect(r.stdout).toMatch(/^0\n4$/m);
+  });
+
   it('puts CMD after the Entrypoint, passes the exit code, and does not pull again', async () => {
     const name = repo();
     const image = await busyboxImage(busyboxRootfs(), { split: true, config: { Entrypoint: ['sh', '-c'], Cmd: ['exit 99'] } });

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { runStage } from '@hull/01-uts';
 import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
-import { chdir, linux, mount, MS_BIND, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setsid } from '@hull/sys';
+import { chdir, linux, mount, MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setsid } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from './security/harden.js';
 import { trace } from './trace.js';
 
@@ -35,7 +35,8 @@ runStage<HullSpec>((spec) => {
   mkdirSync(spec.workdir, { recursive: true, mode: 0o755 });
   if (spec.readonly) {
     // "/" is a bind mount of the overlay (setupRootfs); a bind takes MS_RDONLY only on remount.
-    mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY);
+    // A remount replaces the per-mount flags: restate nodev (setupRootfs), or the image's device nodes would open again.
+    mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV);
   }
   // Likewise for -v ...:ro: the bind was made read-write by setupRootfs.
   for (const path of spec.readonlyVolumes) mount(null, path, null, MS_REMOUNT | MS_BIND | MS_RDONLY);

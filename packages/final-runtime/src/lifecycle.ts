@@ -30,7 +30,7 @@ import type { Namespace } from '@hull/sys';
 import { mergeEnv } from './container-config.js';
 import type { HullSpec } from './init.js';
 import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
-import { DeviceCgroup } from './security/devices.js';
+import { attachDeviceProgram, DeviceCgroup } from './security/devices.js';
 import { planSecurity } from './security/plan.js';
 import { type ContainerConfig, containerDir, hullRoot, processStartTime, removeContainerDir, updateState } from './store.js';
 import { trace } from './trace.js';
@@ -126,6 +126,8 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
     // docs/hardening.md: planned here, applied by init, which also joins the devices cgroup.
     const security = planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } });
     for (const warning of security.warnings) process.stderr.write(`hull: warning: ${warning}\n`);
+    if (security.deviceProgram) attachDeviceProgram(cgroup, security.deviceProgram);
+    trace('devices');
     const devices = security.deviceCgroup ? DeviceCgroup.create(security.deviceCgroup.mountPoint, id, security.deviceCgroup.rules) : undefined;
     devicesCgroup = devices;
     // Recorded with the others, so `rm` removes it too if this monitor dies first.

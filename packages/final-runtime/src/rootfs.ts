@@ -9,7 +9,7 @@ import { ContainerError } from '@hull/01-uts';
 import { IdmappedRootfs, toHost, type UserNamespacePlan } from '@hull/05-userns';
 import { flatten, Store } from '@hull/07-oci-pull';
 import { join } from 'node:path';
-import { MNT_DETACH, mount, SyscallError, umount2 } from '@hull/sys';
+import { MNT_DETACH, mount, MS_NODEV, SyscallError, umount2 } from '@hull/sys';
 import { containerDir } from './store.js';
 
 export interface RootfsPaths {
@@ -79,7 +79,8 @@ export async function mountRootfs(
     }
     const data = `lowerdir=${lowers.join(':')},upperdir=${p.upper},workdir=${p.work}`;
     try {
-      mount('overlay', p.rootfs, 'overlay', 0, data);
+      // nodev: device nodes the image's layers carry are never opened through it (docs/hardening.md, Device nodes).
+      mount('overlay', p.rootfs, 'overlay', MS_NODEV, data);
       return 'overlay';
     } catch (err) {
       if (!(err instanceof SyscallError && (err.code === 'ENODEV' || err.code === 'EINVAL'))) throw err;

@@ -13,6 +13,7 @@ import {
   compileProfile,
   DEFAULT_CAPABILITIES,
   defaultProfile,
+  DEFAULT_DEVICE_RULES,
   detectDeviceControl,
   filterOf,
   type HostFacts,
@@ -40,7 +41,7 @@ function host(over: Partial<HostFacts> = {}): HostFacts {
     canRaiseLimits: false,
     lastCap: 40,
     rlimit: () => ({ soft: 1024n, hard: 20000n }),
-    devices: { kind: 'cgroup-v1', mountPoint: '/sys/fs/cgroup/devices' },
+    devices: { v1: '/sys/fs/cgroup/devices', program: true },
     arch: 'x64',
     kernel: '6.1.0',
     ...over,
@@ -288,20 +289,33 @@ describe('--security-opt', () => {
     expect(plan.deviceCgroup).toBeNull();
   });
 
-  it('without a v1 devices controller (cgroup v2), CAP_MKNOD is dropped instead, with a warning', () => {
-    const v2 = host({ devices: { kind: 'none', reason: 'no cgroup v1 devices controller' } });
-    const plan = planSecurity({}, v2);
-    expect(plan.spec.capabilities).not.toContain('CAP_MKNOD');
-    expect(plan.deviceCgroup).toBeNull();
-    expect(plan.warnings).toEqual(['no cgroup v1 devices controller: CAP_MKNOD dropped instead, so the container cannot create device nodes']);
-    expect(planSecurity({ capAdd: ['mknod'] }, v2).spec.capabilities).toContain('CAP_MKNOD');
+  it('on a pure v2 host the allow list goes into the eBPF program; a hybrid host gets both; CAP_MKNOD stays', () => {
+    const v2 = planSecurity({}, host({ devices: { v1: null, program: true } }));
+    expect(v2.spec.capabilities).toContain('CAP_MKNOD');
+    expect(v2.deviceCgroup).toBeNull();
+    expect(v2.deviceProgram).toEqual([...DEFAULT_DEVICE_RULES]);
+    expect(v2.warnings).toEqual([]);
+    const hybrid = planSecurity({}, host());
+    expect(hybrid.deviceCgroup).toEqual({ mountPoint: '/sys/fs/cgroup/devices', rules: [...DEFAULT_DEVICE_RULES] });
+    expect(hybrid.deviceProgram).toEqual([...DEFAULT_DEVICE_RULES]);
+    expect(planSecurity({ privileged: true }, host()).deviceProgram).toBeNull();
   });
 
-  it('finds the v1 devices hierarchy in mountinfo, and none on a pure v2 host', () => {
+  it('refuses to plan a container with nothing to enforce the allow list (unless --privileged, which has none)', () => {
+    const bare = host({ devices: { v1: null, program: false } });
+    expect(() => planSecurity({}, bare)).toThrow(/^no device allow list on this host: neither a cgroup v1 devices controller nor a cgroup2 tree/);
+    expect(planSecurity({ privileged: true }, bare).deviceProgram).toBeNull();
+  });
+
+  it('finds the v1 devices hierarchy and the cgroup2 tree in mountinfo; HULL_DEVICE_CONTROL=program ignores v1', () => {
     const v1 = '35 25 0:30 / /sys/fs/cgroup/devices rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,devices\n';
+    const unified = '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n';
     const v2 = '30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n';
-    expect(detectDeviceControl(v1)).toEqual({ kind: 'cgroup-v1', mountPoint: '/sys/fs/cgroup/devices' });
-    expect(detectDeviceControl(v2).kind).toBe('none');
+    expect(detectDeviceControl(v1, {})).toEqual({ v1: '/sys/fs/cgroup/devices', program: false });
+    expect(detectDeviceControl(v1 + unified, {})).toEqual({ v1: '/sys/fs/cgroup/devices', program: true });
+    expect(detectDeviceControl(v2, {})).toEqual({ v1: null, program: true });
+    expect(detectDeviceControl(v1 + unified, { HULL_DEVICE_CONTROL: 'program' })).toEqual({ v1: null, program: true });
+    expect(() => detectDeviceControl(v1, { HULL_DEVICE_CONTROL: 'v1' })).toThrow(/HULL_DEVICE_CONTROL=v1/);
   });
 });
 

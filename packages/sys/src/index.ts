@@ -9,3 +9,4 @@ export * from './mountapi.js';
 export * from './security.js';
 export * from './pty.js';
 export * from './ffi.js';
+export * from './bpf.js';

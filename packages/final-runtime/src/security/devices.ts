@@ -5,13 +5,15 @@
 // cgroup's list, whatever the node's permissions say.
 //
 // cgroup v1: the devices controller takes "type major:minor access" lines
-// in devices.deny / devices.allow. cgroup v2 has no such files: the same
-// check is a BPF_PROG_TYPE_CGROUP_DEVICE eBPF program attached with bpf(2),
-// which our classic-BPF assembler cannot produce. On v2 we instead take
-// CAP_MKNOD away (see planSecurity), so no new device node can be made.
+// in devices.deny / devices.allow (DeviceCgroup below). cgroup v2 has no such
+// files: the same list is compiled into a BPF_PROG_TYPE_CGROUP_DEVICE eBPF
+// program and attached with bpf(2) to the container's cgroup (chapter 04's
+// Cgroup.limitDevices). A hybrid host (v1 hierarchies plus a cgroup2 mount,
+// like ours) gets both, so the program runs everywhere hull does.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
+import { type Cgroup, cgroupMounts } from '@hull/04-cgroups';
 
 /**
  * docker's default allowlist. "m" (mknod) on everything lets images that
@@ -31,17 +33,42 @@ export const DEFAULT_DEVICE_RULES: readonly string[] = [
   'c 136:* rwm', // pts/*
 ];
 
-export type DeviceControl = { kind: 'cgroup-v1'; mountPoint: string } | { kind: 'none'; reason: string };
+/** What can enforce the device allow list on this host. */
+export interface DeviceControl {
+  /** The v1 devices hierarchy's mount point, or null (a pure v2 host). */
+  v1: string | null;
+  /** A cgroup2 tree exists, so the container's cgroup can carry the eBPF device program. */
+  program: boolean;
+}
 
-/** Where the v1 devices hierarchy is mounted, from mountinfo: an fstype "cgroup" mount with "devices" in its super options. */
-export function detectDeviceControl(mountinfo: string = readFileSync('/proc/self/mountinfo', 'utf8')): DeviceControl {
-  for (const line of mountinfo.split('\n')) {
-    const fields = line.split(' ');
-    const sep = fields.indexOf('-');
-    if (sep < 0 || fields[sep + 1] !== 'cgroup') continue;
-    if ((fields[sep + 3] ?? '').split(',').includes('devices')) return { kind: 'cgroup-v1', mountPoint: fields[4]! };
+/**
+ * From mountinfo: an fstype "cgroup" mount with "devices" in its super
+ * options, and any "cgroup2" mount. HULL_DEVICE_CONTROL=program ignores the
+ * v1 controller, as on a pure v2 host: the tests use it to prove the eBPF
+ * program alone on our hybrid machines.
+ */
+export function detectDeviceControl(mountinfo: string = readFileSync('/proc/self/mountinfo', 'utf8'), env: NodeJS.ProcessEnv = process.env): DeviceControl {
+  const mounts = cgroupMounts(mountinfo);
+  const v1 = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes('devices'))?.mountPoint ?? null;
+  const program = mounts.some((m) => m.fstype === 'cgroup2');
+  const only = env.HULL_DEVICE_CONTROL;
+  if (only !== undefined && only !== 'program') throw new ContainerError(`HULL_DEVICE_CONTROL=${only}: only "program" (the eBPF program alone) exists`);
+  return { v1: only === 'program' ? null : v1, program };
+}
+
+/**
+ * Put the eBPF device program on the container's cgroup, before any process
+ * of the container runs. A kernel that refuses it (no CONFIG_CGROUP_BPF, a
+ * verifier error, a seccomp filter around hull) is a refusal to run: the
+ * caller removes the cgroup.
+ */
+export function attachDeviceProgram(cgroup: Cgroup, rules: readonly string[]): void {
+  try {
+    if (cgroup.deviceProgramDir === null) throw new Error('the cgroup has no cgroup2 directory');
+    cgroup.limitDevices(rules);
+  } catch (err) {
+    throw new ContainerError(`cgroup ${cgroup.name}: cannot attach the device program, and hull does not run without a device allow list: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return { kind: 'none', reason: 'no cgroup v1 devices controller (cgroup v2 needs an eBPF device program, which hull does not load)' };
 }
 
 const ID = /^[A-Za-z0-9_.-]+$/;
@@ -88,9 +115,9 @@ export class DeviceCgroup {
   }
 
   /** The cgroup of container `id`, if it exists: for cleaning up from a process that did not create it. */
-  static find(id: string, control: DeviceControl = detectDeviceControl()): DeviceCgroup | undefined {
-    if (control.kind !== 'cgroup-v1' || !ID.test(id)) return undefined;
-    const path = join(control.mountPoint, 'hull', id);
+  static find(id: string, control: DeviceControl = detectDeviceControl(undefined, {})): DeviceCgroup | undefined {
+    if (!control.v1 || !ID.test(id)) return undefined;
+    const path = join(control.v1, 'hull', id);
     return existsSync(path) ? new DeviceCgroup(path) : undefined;
   }
 

@@ -92,8 +92,10 @@ export function readHostFacts(): HostFacts {
 
 export interface SecurityPlan {
   spec: SecuritySpec;
-  /** The container's devices cgroup: where the v1 hierarchy is and its devices.allow lines; null = none (privileged, or no v1 controller). */
+  /** The container's v1 devices cgroup: where the v1 hierarchy is and its devices.allow lines; null = none (privileged, or no v1 controller). */
   deviceCgroup: { mountPoint: string; rules: string[] } | null;
+  /** The allow list for the eBPF device program on the container's cgroup (Cgroup.limitDevices); null = none (privileged, or no cgroup2 tree). */
+  deviceProgram: string[] | null;
   /** One line each, for stderr as `hull: warning: ...`. */
   warnings: string[];
 }
@@ -103,15 +105,17 @@ export function planSecurity(flags: SecurityFlags, host: HostFacts = readHostFac
   const warnings: string[] = [];
   const privileged = flags.privileged ?? false;
   const capFlags = { add: flags.capAdd ?? [], drop: flags.capDrop ?? [], privileged };
-  let capabilities: Capability[] = limitToAvailable(resolveCapabilities(capFlags), host.boundingSet, capFlags);
+  const capabilities: Capability[] = limitToAvailable(resolveCapabilities(capFlags), host.boundingSet, capFlags);
 
   let deviceCgroup: SecurityPlan['deviceCgroup'] = null;
+  let deviceProgram: SecurityPlan['deviceProgram'] = null;
   if (!privileged) {
-    if (host.devices.kind === 'cgroup-v1') deviceCgroup = { mountPoint: host.devices.mountPoint, rules: [...DEFAULT_DEVICE_RULES] };
-    else if (capabilities.includes('CAP_MKNOD') && !capFlags.add.some((c) => /^(cap_)?(mknod|all)$/i.test(c))) {
-      // Without a device allowlist, CAP_MKNOD would let root make a node for the host's disk and open it.
-      capabilities = capabilities.filter((c) => c !== 'CAP_MKNOD');
-      warnings.push(`${host.devices.reason}: CAP_MKNOD dropped instead, so the container cannot create device nodes`);
+    if (host.devices.v1) deviceCgroup = { mountPoint: host.devices.v1, rules: [...DEFAULT_DEVICE_RULES] };
+    if (host.devices.program) deviceProgram = [...DEFAULT_DEVICE_RULES];
+    // Without an allow list, root in the container could open any device node
+    // (one it makes with CAP_MKNOD, one in a volume): refuse rather than run unprotected.
+    if (!deviceCgroup && !deviceProgram) {
+      throw new ContainerError('no device allow list on this host: neither a cgroup v1 devices controller nor a cgroup2 tree for the eBPF device program is mounted (see docs/hardening.md, Device nodes)');
     }
   }
 
@@ -139,5 +143,5 @@ export function planSecurity(flags: SecurityFlags, host: HostFacts = readHostFac
     rlimits: limits.settings,
     ...(flags.user ? { user: flags.user } : {}),
   };
-  return { spec, deviceCgroup, warnings };
+  return { spec, deviceCgroup, deviceProgram, warnings };
 }
