@@ -8,3 +8,4 @@ export * from './at.js';
 export * from './mountapi.js';
 export * from './security.js';
 export * from './pty.js';
+export * from './peercred.js';
