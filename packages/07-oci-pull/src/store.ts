@@ -56,7 +56,8 @@ export function checkStoreRoot(root: string, euid = process.geteuid?.() ?? 0): v
   };
   if (st.isSymbolicLink()) refuse('is a symlink: give its real path in HULL_ROOT');
   if (!st.isDirectory()) refuse('is not a directory');
-  if (st.mode & 0o022) refuse(`is writable by ${st.mode & 0o020 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${root}`);
+  const writers = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean);
+  if (writers.length) refuse(`is writable by ${writers.join(' and ')} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${root}`);
   if (st.uid !== euid) refuse(`is owned by uid ${st.uid}, not by uid ${euid} who runs hull: chown ${euid} ${root}`);
 }
 

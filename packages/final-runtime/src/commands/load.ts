@@ -204,8 +204,10 @@ export async function load(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: give the archive with -i FILE or on stdin`);
   // docker refuses a terminal too: nobody types a tarball.
   if (file === undefined && isatty(0)) throw new UsageError('requested load from stdin, but stdin is a terminal: use -i FILE or `hull load < FILE`');
+  // Checked before the try: a store we refuse is hull's failure (125), not the archive's.
+  const root = hullRoot();
   try {
-    return await loadArchive(file);
+    return await loadArchive(file, root);
   } catch (err) {
     // docker load exits 1 when the archive is bad, as hull's other non-run commands do.
     if (err instanceof ContainerError) throw new ContainerError(err.message, 1);
@@ -236,10 +238,10 @@ async function untar(file: string | undefined, dir: string): Promise<boolean> {
 }
 
 /** Unpack FILE (or stdin when undefined) into a temp dir of the store, then import what it holds. */
-async function loadArchive(file: string | undefined): Promise<number> {
+async function loadArchive(file: string | undefined, root: string): Promise<number> {
   const source = file ?? 'stdin';
   if (file !== undefined && !existsSync(file)) throw new ContainerError(`open ${file}: no such file`);
-  const store = new Store(hullRoot());
+  const store = new Store(root);
   store.removeStaleTemps();
   const dir = store.tempPath('load');
   mkdirSync(dir, { mode: 0o700 });
