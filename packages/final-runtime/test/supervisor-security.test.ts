@@ -8,21 +8,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, run, waitFor } from '@hull/testkit';
+import { descendants, hostSnapshot, randomToken, requireRoot, run, waitFor, withPasswdLockRetry } from '@hull/testkit';
 import { alive, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
-
-/** useradd/userdel take a lock on /etc/passwd; other suites may hold it for a moment. */
-function withLockRetry(cmd: string, args: string[]): void {
-  for (let i = 0; ; i++) {
-    try {
-      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      return;
-    } catch (err) {
-      if (i >= 20 || !/lock/i.test(String((err as { stderr?: Buffer }).stderr ?? ''))) throw err;
-      execFileSync('sleep', ['0.3']);
-    }
-  }
-}
 
 /** Send `bytes` on a fresh connection (optionally half-closing after), and collect the answer until the supervisor closes. */
 function rawRequest(socket: string, bytes: string | Buffer, halfClose = false): Promise<string> {
@@ -70,7 +57,7 @@ describe.skipIf(!requireRoot('final-runtime supervisor security'))('the supervis
 
   beforeAll(async () => {
     requireBuild();
-    withLockRetry('useradd', ['--no-create-home', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '--shell', '/bin/sh', user]);
+    withPasswdLockRetry('useradd', ['--no-create-home', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '--shell', '/bin/sh', user]);
     uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
     gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }));
     image = await pushBusybox({ Cmd: ['sleep', '300'] });
@@ -85,7 +72,7 @@ describe.skipIf(!requireRoot('final-runtime supervisor security'))('the supervis
 
   afterAll(async () => {
     await root.hull(['rm', '-f', name]);
-    withLockRetry('userdel', [user]);
+    withPasswdLockRetry('userdel', [user]);
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();

@@ -5,3 +5,4 @@ export * from './busybox.js';
 export * from './oci-image.js';
 export * from './registry.js';
 export * from './udp-reply.js';
+export * from './users.js';
