@@ -20,7 +20,6 @@ import { JsonLog, pumpToLog } from './logs.js';
 import { parseRequest, pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
 import { containerIds, logPath, processAlive, readConfig, readState, withStoreLock } from './store.js';
 
-
 /** How long an idle supervisor waits for the next `run -d` before it exits. */
 const IDLE_MS = 1500;
 
@@ -114,7 +113,11 @@ async function main(root: string): Promise<void> {
       buffer += d.toString('utf8');
       const nl = buffer.indexOf('\n');
       if (nl < 0) {
-        if (buffer.length > MAX_REQUEST) refuse(conn, `a request longer than ${MAX_REQUEST} bytes`);
+        if (buffer.length > MAX_REQUEST) {
+          conn.off('data', onData);
+          buffer = '';
+          refuse(conn, `a request longer than ${MAX_REQUEST} bytes`);
+        }
         return;
       }
       // One request per connection: whatever follows the first line is not read.
