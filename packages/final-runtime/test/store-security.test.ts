@@ -211,10 +211,13 @@ describe.skipIf(!requireRoot('final-runtime store security'))('the store and hos
   describe('-u NAME reads the image\'s /etc/passwd, never the host\'s', () => {
     const user = `u${randomToken(8)}`;
     const line = `${user}:x:4242:4242:${marker}:/home/${user}:/bin/sh\n`;
-    const hostEtc = mkdtempSync(join(tmpdir(), 'hull-hostetc-'));
-    scratch.push(hostEtc);
-    writeFileSync(join(hostEtc, 'passwd'), `root:x:0:0:root:/root:/bin/sh\n${line}`);
-    writeFileSync(join(hostEtc, 'group'), `root:x:0:\n${user}:x:4242:\n`);
+    let hostEtc = '';
+    beforeAll(() => {
+      hostEtc = mkdtempSync(join(tmpdir(), 'hull-hostetc-'));
+      scratch.push(hostEtc);
+      writeFileSync(join(hostEtc, 'passwd'), `root:x:0:0:root:/root:/bin/sh\n${line}`);
+      writeFileSync(join(hostEtc, 'group'), `root:x:0:\n${user}:x:4242:\n`);
+    });
 
     const unableToFind = async (ref: string): Promise<void> => {
       const hostBefore = snapshot(hostEtc);
@@ -257,8 +260,11 @@ describe.skipIf(!requireRoot('final-runtime store security'))('the store and hos
 
   describe('hull load never reads a host file through an archive symlink', () => {
     /** The image's blobs live on the host; the archive only points there. */
-    const hostBlobs = mkdtempSync(join(tmpdir(), 'hull-hostblobs-'));
-    scratch.push(hostBlobs);
+    let hostBlobs = '';
+    beforeAll(() => {
+      hostBlobs = mkdtempSync(join(tmpdir(), 'hull-hostblobs-'));
+      scratch.push(hostBlobs);
+    });
 
     const loadRefused = async (dir: string, tag: string): Promise<void> => {
       const tar = `${dir}.tar`;
