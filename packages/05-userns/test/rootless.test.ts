@@ -20,24 +20,12 @@ import {
   start,
   stepCommand,
   waitFor,
+  withPasswdLockRetry,
   type HostSnapshot,
   type RunOptions,
 } from '@hull/testkit';
 
 const STEP = '05-userns';
-
-/** useradd/userdel take a lock on /etc/passwd; other suites may hold it for a moment. */
-function withLockRetry(cmd: string, args: string[]): void {
-  for (let i = 0; ; i++) {
-    try {
-      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      return;
-    } catch (err) {
-      if (i >= 20 || !/lock/i.test(String((err as { stderr?: Buffer }).stderr ?? ''))) throw err;
-      execFileSync('sleep', ['0.3']);
-    }
-  }
-}
 
 function statusIds(pid: number, field: 'Uid' | 'Gid'): string[] {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -78,7 +66,7 @@ describe.skipIf(!requireRoot(STEP))('05-userns: rootless (an unprivileged user, 
   beforeAll(() => {
     before = hostSnapshot();
     // SUB_*_COUNT=0: no automatic /etc/subuid range; the test adds its own later.
-    withLockRetry('useradd', ['--create-home', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '--shell', '/bin/sh', name]);
+    withPasswdLockRetry('useradd', ['--create-home', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '--shell', '/bin/sh', name]);
     uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }));
     gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }));
     rootfs = busyboxRootfs(join(home, 'rootfs'));
@@ -89,7 +77,7 @@ describe.skipIf(!requireRoot(STEP))('05-userns: rootless (an unprivileged user, 
 
   afterAll(() => {
     // userdel removes the user's /etc/subuid and /etc/subgid lines too.
-    withLockRetry('userdel', ['--remove', name]);
+    withPasswdLockRetry('userdel', ['--remove', name]);
     for (const file of ['/etc/passwd', '/etc/subuid', '/etc/subgid']) {
       expect(readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith(`${name}:`))).toEqual([]);
     }
@@ -152,7 +140,7 @@ describe.skipIf(!requireRoot(STEP))('05-userns: rootless (an unprivileged user, 
 
   it('with /etc/subuid and /etc/subgid ranges, maps them from 1 up through newuidmap/newgidmap, as podman does', async () => {
     const last = subBase + 65535;
-    withLockRetry('usermod', ['--add-subuids', `${subBase}-${last}`, '--add-subgids', `${subBase}-${last}`, name]);
+    withPasswdLockRetry('usermod', ['--add-subuids', `${subBase}-${last}`, '--add-subgids', `${subBase}-${last}`, name]);
     // A file of uid 1000 in the image, as a rootless image unpacker would leave it: host uid subBase+999.
     execFileSync('chown', [`${subBase + 999}:${subBase + 999}`, join(rootfs, 'home/user')]);
     const r = await runAsUser(['--rootfs', rootfs, '--', 'sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; stat -c "%u %g" /home/user /bin']);

@@ -9,11 +9,12 @@
 // under a lock; a lease whose owner process is gone is stale, so a crashed run
 // is repaired by the next one.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import { SyscallError } from '@hull/sys';
 import { withLock } from './lock.js';
+import { writeFileAtomic } from './state-file.js';
 import { addNatTable, deleteNatTable, enableForwarding, restoreForwarding } from './nat.js';
 import { Rtnetlink } from './netlink/socket.js';
 import { addressProblem, containerAddresses, gatewayOf, parseSubnet, type Subnet } from './subnet.js';
@@ -100,8 +101,7 @@ function readLeases(file: string, subnet: Subnet): LeaseFile {
 
 function writeLeases(file: string, state: LeaseFile): void {
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, JSON.stringify(state, null, 2) + '\n');
 }
 
 /**

@@ -3,6 +3,7 @@ export * from './netlink/requests.js';
 export * from './netlink/socket.js';
 export * from './subnet.js';
 export * from './lock.js';
+export * from './state-file.js';
 export * from './nat.js';
 export * from './dns.js';
 export * from './publish.js';

@@ -8,9 +8,10 @@
 // next command. images.json is rewritten under a flock (chapter 06's withLock), so
 // concurrent pulls never lose each other's entries.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { withLock } from '@hull/06-network';
+import { ContainerError } from '@hull/01-uts';
+import { withLock, writeFileAtomic } from '@hull/06-network';
 
 export interface ImageRecord {
   /** what the reference resolved to: a manifest, or the multi-arch index */
@@ -29,6 +30,35 @@ export function storeRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (process.getuid?.() === 0) return '/var/lib/hull';
   // An empty XDG_DATA_HOME counts as unset (XDG base directory spec).
   return join(env.XDG_DATA_HOME || join(env.HOME || '/', '.local', 'share'), 'hull');
+}
+
+/**
+ * The store is root-equivalent: whoever can write it can plant a container's
+ * config.json (its argv, mounts and capabilities) or a layer that the next
+ * `hull run` mounts as root. So refuse a root that someone else could have
+ * written, before anything is created in it:
+ * - a symlink: whoever owns the link chooses where the store is (lstat, not stat);
+ * - group- or other-writable: anyone could rename our files or plant theirs;
+ * - owned by another uid (as root: by a non-root user), who can chmod it back.
+ * A root that does not exist yet is fine: it is created 0700 by us.
+ * What a docker daemon gets from owning /var/lib/docker, hull checks per command.
+ */
+export function checkStoreRoot(root: string, euid = process.geteuid?.() ?? 0): void {
+  let st;
+  try {
+    st = lstatSync(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const refuse = (why: string): never => {
+    throw new ContainerError(`store ${root}: ${why}`);
+  };
+  if (st.isSymbolicLink()) refuse('is a symlink: give its real path in HULL_ROOT');
+  if (!st.isDirectory()) refuse('is not a directory');
+  const writers = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean);
+  if (writers.length) refuse(`is writable by ${writers.join(' and ')} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${root}`);
+  if (st.uid !== euid) refuse(`is owned by uid ${st.uid}, not by uid ${euid} who runs hull: chown ${euid} ${root}`);
 }
 
 function hex(digest: string): string {
@@ -55,7 +85,15 @@ const SELF = processIdentity(process.pid) ?? `${process.pid}.0`;
 
 export class Store {
   constructor(readonly root: string = storeRoot()) {
-    for (const d of ['blobs/sha256', 'layers', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
+    for (const d of ['blobs/sha256', 'layers', 'tmp']) {
+      mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
+      // mkdir -p is happy with a symlink to a directory; the store is not: an
+      // extraction into tmp/ or a blob write must never land outside the root.
+      for (const part of [d.split('/')[0]!, d]) {
+        const st = lstatSync(join(root, part));
+        if (!st.isDirectory()) throw new ContainerError(`store ${root}: ${part} is not a directory (a symlink?)`);
+      }
+    }
   }
 
   blobPath(digest: string): string {
@@ -129,9 +167,12 @@ export class Store {
     withLock(join(this.root, 'images.lock'), () => {
       const all = this.images();
       all[ref] = record;
-      const temp = this.tempPath('images.json');
-      writeFileSync(temp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
-      renameSync(temp, join(this.root, 'images.json'));
+      this.writeImages(all);
     });
+  }
+
+  /** Replace images.json; the caller holds images.lock (withLock(join(root, 'images.lock'))). */
+  writeImages(all: Record<string, ImageRecord>): void {
+    writeFileAtomic(join(this.root, 'images.json'), `${JSON.stringify(all, null, 2)}\n`);
   }
 }

@@ -1,9 +1,9 @@
 // The image's `User` ("1000", "nobody", "1000:1000", "app:staff") resolved to
 // numbers on the host side, from the image's own /etc/passwd and /etc/group:
 // the init stage then only makes syscalls (docs/architecture.md).
-import { lstatSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, readFileSync } from 'node:fs';
 import { ContainerError } from '@hull/01-uts';
+import { openRegularInRoot, RESOLVE_AS_CONTAINER } from './in-root.js';
 
 export interface ResolvedUser {
   uid: number;
@@ -13,14 +13,22 @@ export interface ResolvedUser {
   home: string;
 }
 
-/** Lines of a file in the rootfs, refusing symlinks (they could point at the host's files). */
+/** An /etc/passwd of 4 MiB is ~50,000 users; a bigger one is an image trying to exhaust our heap. */
+const MAX_ACCOUNT_FILE = 4 << 20;
+
+/**
+ * Lines of a file in the rootfs, resolved as the container sees it (in-root.ts):
+ * an /etc or /etc/passwd that is a symlink to the host's /etc/shadow reads
+ * the image's own file, never the host's. Missing or not a regular file: none.
+ */
 function readImageFile(rootfs: string, path: string): string[] {
-  const abs = join(rootfs, path);
+  const fd = openRegularInRoot(rootfs, path, RESOLVE_AS_CONTAINER);
+  if (typeof fd === 'string') return [];
   try {
-    if (!lstatSync(abs).isFile()) return [];
-    return readFileSync(abs, 'utf8').split('\n');
-  } catch {
-    return [];
+    if (fstatSync(fd).size > MAX_ACCOUNT_FILE) throw new ContainerError(`the image's /${path} is larger than ${MAX_ACCOUNT_FILE >> 20} MiB`);
+    return readFileSync(fd, 'utf8').split('\n');
+  } finally {
+    closeSync(fd);
   }
 }
 

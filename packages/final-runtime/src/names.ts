@@ -28,13 +28,20 @@ export function randomName(): string {
   return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}_${NOUNS[randomInt(NOUNS.length)]}_${randomInt(100, 1000)}`;
 }
 
-/** Find a container by full id, name, or a unique id prefix, as docker does. Exit 1 when none. */
+const ID_PREFIX = /^[0-9a-f]+$/;
+
+/**
+ * Find a container by full id, name, or a unique id prefix, as docker does. Exit 1 when none.
+ * A reference that can be neither (`../../tmp/x`, a NUL, a slash) is refused
+ * before anything is looked up, with the rule it broke.
+ */
 export function findContainer(ref: string, root = hullRoot()): ContainerConfig {
+  if (!NAME.test(ref) && !ID_PREFIX.test(ref)) throw new ContainerError(`invalid container name or id ${JSON.stringify(ref)}: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+, an id is hex`, EXIT_ERROR);
   const ids = containerIds(root);
   const configs = ids.map((id) => readConfig(id, root));
   const exact = configs.find((c) => c.id === ref || c.name === ref);
   if (exact) return exact;
-  const byPrefix = ref.length > 0 && /^[0-9a-f]+$/.test(ref) ? configs.filter((c) => c.id.startsWith(ref)) : [];
+  const byPrefix = ID_PREFIX.test(ref) ? configs.filter((c) => c.id.startsWith(ref)) : [];
   if (byPrefix.length === 1) return byPrefix[0]!;
   if (byPrefix.length > 1) throw new ContainerError(`multiple containers match "${ref}": use more of the id`, EXIT_ERROR);
   throw new ContainerError(`no such container: ${ref}`, EXIT_ERROR);

@@ -7,30 +7,53 @@
 //   containers/<id>/rootfs        the overlay mount point (mounted while it runs)
 //   containers/<id>/<id>-json.log its output, docker's json-file format
 //
-// Every write is temp file + rename, so a reader sees the old file or the new
-// one, never half of one. Writers that must see each other (two `hull run
+// Every write is chapter 06's writeFileAtomic (temp file created 0600 +
+// rename), so a reader sees the old file or the new one, never half of one. Writers that must see each other (two `hull run
 // --name x` at once) serialise on one lock file.
-import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ContainerError } from '@hull/01-uts';
 import type { CgroupLimits } from '@hull/04-cgroups';
-import { type PortMapping, withLock } from '@hull/06-network';
+import { type PortMapping, withLock, writeFileAtomic } from '@hull/06-network';
+import { checkStoreRoot, storeRoot } from '@hull/07-oci-pull';
 import type { VolumeSpec } from './volumes.js';
 import type { SecurityFlags } from './security/plan.js';
 
-/** `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull. */
+const checkedRoots = new Set<string>();
+
+/**
+ * `HULL_ROOT`, else /var/lib/hull for root, else $XDG_DATA_HOME/hull:
+ * chapter 07's storeRoot, checked once per process by chapter 07's
+ * checkStoreRoot (not a symlink, writable by us alone) before anything is
+ * read from it or created in it.
+ */
 export function hullRoot(): string {
-  if (process.env.HULL_ROOT) return process.env.HULL_ROOT;
-  if (process.getuid?.() === 0) return '/var/lib/hull';
-  return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'hull');
+  const root = storeRoot();
+  if (!checkedRoots.has(root)) {
+    checkStoreRoot(root);
+    checkedRoots.add(root);
+  }
+  return root;
 }
 
 export function containersDir(root = hullRoot()): string {
   return join(root, 'containers');
 }
 
+/** A full container id as newContainerId makes it: 64 lowercase hex digits, so never `..`, `/` or empty. */
+const CONTAINER_ID = /^[0-9a-f]{64}$/;
+
+export function isContainerId(id: string): boolean {
+  return CONTAINER_ID.test(id);
+}
+
+/**
+ * The one place a container id becomes a path: an id that arrives from a
+ * request (the supervisor's socket) or a file must not name a directory
+ * outside containers/ (`../../tmp/x`).
+ */
 export function containerDir(id: string, root = hullRoot()): string {
+  if (!isContainerId(id)) throw new ContainerError(`invalid container id ${JSON.stringify(id)}: not 64 hex digits`, 1);
   return join(containersDir(root), id);
 }
 
@@ -102,19 +125,15 @@ export function newState(): ContainerState {
   return { status: 'created', pid: 0, pidStartTime: 0, monitorPid: 0, startedAt: '', finishedAt: '', exitCode: 0, error: '', rootfsDriver: '', cgroupDirs: [], ipAddress: '' };
 }
 
-/** Write a file so that readers see either the old or the new content. */
-export function writeFileAtomic(path: string, content: string): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, path);
-}
-
 export function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
 export function readConfig(id: string, root = hullRoot()): ContainerConfig {
-  return readJson<ContainerConfig>(join(containerDir(id, root), 'config.json'));
+  const config = readJson<ContainerConfig>(join(containerDir(id, root), 'config.json'));
+  // Its id names the paths rm deletes and mounts under: it must be the directory it was read from.
+  if (config.id !== id) throw new ContainerError(`container ${id}: its config.json names another id (${JSON.stringify(config.id)})`, 1);
+  return config;
 }
 
 export function writeConfig(config: ContainerConfig, root = hullRoot()): void {
@@ -143,7 +162,7 @@ export function updateState(id: string, change: (s: ContainerState) => void, roo
 export function containerIds(root = hullRoot()): string[] {
   const dir = containersDir(root);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((id) => existsSync(join(dir, id, 'config.json')) && existsSync(join(dir, id, 'state.json')));
+  return readdirSync(dir).filter((id) => isContainerId(id) && existsSync(join(dir, id, 'config.json')) && existsSync(join(dir, id, 'state.json')));
 }
 
 export function removeContainerDir(id: string, root = hullRoot()): void {

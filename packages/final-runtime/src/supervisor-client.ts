@@ -1,11 +1,12 @@
 // The CLI's side of the supervisor: find it (or start it, once, under the
 // store lock) and ask it to start a container.
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContainerError, extname } from '@hull/01-uts';
+import { writeFileAtomic } from '@hull/06-network';
 import { processAlive, withStoreLock } from './store.js';
 import { pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
 
@@ -17,7 +18,7 @@ function ensureSupervisor(root: string): void {
     } catch {
       // none yet
     }
-    const log = openSync(join(root, 'supervisor.log'), 'a');
+    const log = openSync(join(root, 'supervisor.log'), 'a', 0o600);
     const script = fileURLToPath(new URL(`./supervisor${extname(import.meta.url)}`, import.meta.url));
     const child = spawn(process.execPath, [...process.execArgv, script, root], {
       detached: true, // its own session: a Ctrl-C in our terminal must not reach it
@@ -25,7 +26,8 @@ function ensureSupervisor(root: string): void {
       env: { ...process.env, HULL_ROOT: root },
     });
     child.unref();
-    writeFileSync(pidFile(root), String(child.pid));
+    closeSync(log); // the child holds its own copy
+    writeFileAtomic(pidFile(root), String(child.pid));
   }, root);
 }
 
@@ -38,7 +40,14 @@ function ask(root: string, request: StartRequest): Promise<StartReply | 'retry'>
     // No answer at all (not listening yet, or it was going away): safe to ask again,
     // because the request was never read.
     conn.on('error', () => resolve('retry'));
-    conn.on('close', () => resolve(answer.trim() ? (JSON.parse(answer) as StartReply) : 'retry'));
+    conn.on('close', () => {
+      if (!answer.trim()) return resolve('retry');
+      try {
+        resolve(JSON.parse(answer) as StartReply);
+      } catch {
+        resolve({ ok: false, message: `the supervisor answered ${JSON.stringify(answer.slice(0, 80))}, not JSON`, exitCode: 125 });
+      }
+    });
   });
 }
 

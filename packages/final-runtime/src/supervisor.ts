@@ -10,18 +10,59 @@
 //                <-- {"ok":true,"pid":N} | {"ok":false,"message":...,"exitCode":125}
 //
 // Run as: node supervisor.js HULL_ROOT (detached, its own session).
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { ContainerError } from '@hull/01-uts';
-import { close, O_CLOEXEC, open, O_RDONLY, pipe2 } from '@hull/sys';
+import { writeFileAtomic } from '@hull/06-network';
+import { close, O_CLOEXEC, open, O_RDONLY, peerCredentials, pipe2, socketFd } from '@hull/sys';
 import { startContainer } from './lifecycle.js';
 import { JsonLog, pumpToLog } from './logs.js';
-import { pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
-import { logPath, processAlive, readConfig, readState, withStoreLock } from './store.js';
-
+import { parseRequest, pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
+import { containerIds, logPath, processAlive, readConfig, readState, withStoreLock } from './store.js';
 
 /** How long an idle supervisor waits for the next `run -d` before it exits. */
 const IDLE_MS = 1500;
+
+/** A start request is one short JSON line; anything longer is not one. */
+const MAX_REQUEST = 4096;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Why this peer may not talk to us, or undefined when it may (root, or our own uid: the store's owner). */
+function peerRefusal(conn: Socket): string | undefined {
+  let cred;
+  try {
+    cred = peerCredentials(socketFd(conn));
+  } catch (err) {
+    return `no peer credentials (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const owner = process.geteuid?.() ?? 0;
+  if (cred.uid === 0 || cred.uid === owner) return undefined;
+  return `pid ${cred.pid} runs as uid ${cred.uid}; only root and uid ${owner} may`;
+}
+
+/**
+ * bind(2) creates the socket file with mode 0777 & ~umask, and anyone may
+ * connect to it until a chmod lands. So the umask is 0177 while Node binds
+ * (server.listen on a path binds synchronously, before it returns), and the
+ * file is 0600 from its creation; a chmod after listen would leave a window.
+ * The umask is restored at once: it is process-wide, and the containers'
+ * directories must keep the modes they ask for.
+ */
+async function listenPrivately(server: Server, path: string): Promise<void> {
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => resolve());
+  });
+  const umask = process.umask(0o177);
+  try {
+    server.listen(path);
+  } finally {
+    process.umask(umask);
+  }
+  await listening;
+  const mode = lstatSync(path).mode & 0o777;
+  if (mode !== 0o600) throw new Error(`${path}: created with mode ${mode.toString(8)}, not 600`);
+}
 
 async function main(root: string): Promise<void> {
   // One supervisor per root: the pid file, written under the store lock by
@@ -33,7 +74,7 @@ async function main(root: string): Promise<void> {
     } catch {
       // no pid file: nobody
     }
-    writeFileSync(pidFile(root), String(process.pid));
+    writeFileAtomic(pidFile(root), String(process.pid));
     try {
       unlinkSync(socketPath(root));
     } catch {
@@ -51,21 +92,49 @@ async function main(root: string): Promise<void> {
 
   const server = createServer((conn) => {
     connections++;
-    let buffer = '';
-    conn.on('data', (d: Buffer) => {
-      buffer += d.toString('utf8');
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      const request = JSON.parse(buffer.slice(0, nl)) as StartRequest;
-      buffer = '';
-      void handle(request, conn);
-    });
     conn.on('close', () => {
       connections--;
       scheduleIdleExit();
     });
     conn.on('error', () => undefined);
+    // The socket is 0600 already (below); the peer check is the second wall,
+    // and the one that still holds if the mode is ever loosened: only root or
+    // the store's owner (us) may make us start anything as root.
+    const refusal = peerRefusal(conn);
+    if (refusal) {
+      process.stderr.write(`supervisor: refused a connection: ${refusal}\n`);
+      conn.destroy();
+      return;
+    }
+    // A peer that connects and never sends its line must not keep us (and our idle exit) waiting.
+    conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
+    let buffer = '';
+    const onData = (d: Buffer): void => {
+      buffer += d.toString('utf8');
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) {
+        if (buffer.length > MAX_REQUEST) {
+          conn.off('data', onData);
+          buffer = '';
+          refuse(conn, `a request longer than ${MAX_REQUEST} bytes`);
+        }
+        return;
+      }
+      // One request per connection: whatever follows the first line is not read.
+      conn.off('data', onData);
+      conn.setTimeout(0);
+      const parsed = parseRequest(buffer.slice(0, nl));
+      buffer = '';
+      if (typeof parsed === 'string') refuse(conn, parsed);
+      else void handle(parsed, conn);
+    };
+    conn.on('data', onData);
   });
+
+  function refuse(conn: Socket, why: string): void {
+    const reply: StartReply = { ok: false, message: `bad request: ${why}`, exitCode: 125 };
+    conn.end(`${JSON.stringify(reply)}\n`, () => conn.destroy());
+  }
 
   async function handle(request: StartRequest, conn: Socket): Promise<void> {
     let reply: StartReply;
@@ -79,10 +148,11 @@ async function main(root: string): Promise<void> {
         exitCode: err instanceof ContainerError ? err.exitCode : 125,
       };
     }
-    conn.end(`${JSON.stringify(reply)}\n`);
+    if (!conn.destroyed) conn.end(`${JSON.stringify(reply)}\n`);
   }
 
   async function start(id: string): Promise<number> {
+    if (!containerIds(root).includes(id)) throw new ContainerError(`no such container: ${id}`, 1);
     const config = readConfig(id, root);
     if (readState(id, root).status !== 'created') throw new ContainerError(`container ${config.name} was already started`);
     const [outR, outW] = pipe2(O_CLOEXEC);
@@ -135,10 +205,7 @@ async function main(root: string): Promise<void> {
     }, IDLE_MS);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath(root), () => resolve());
-  });
+  await listenPrivately(server, socketPath(root));
   scheduleIdleExit();
 }
 

@@ -10,3 +10,4 @@ export * from './security.js';
 export * from './pty.js';
 export * from './ffi.js';
 export * from './bpf.js';
+export * from './peercred.js';

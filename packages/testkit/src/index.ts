@@ -8,3 +8,4 @@ export * from './udp-reply.js';
 export * from './raw-tar.js';
 export * from './hostile-layers.js';
 export * from './certs.js';
+export * from './users.js';

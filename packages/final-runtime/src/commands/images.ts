@@ -1,6 +1,6 @@
 // Image commands over chapter 07's store: pull, images, rmi, and the image
 // half of inspect.
-import { existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import { withLock } from '@hull/06-network';
@@ -113,9 +113,7 @@ function removeReference(store: Store, ref: string): void {
   withLock(join(store.root, 'images.lock'), () => {
     const all = store.images();
     delete all[ref];
-    const temp = store.tempPath('images.json');
-    writeFileSync(temp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
-    renameSync(temp, join(store.root, 'images.json'));
+    store.writeImages(all);
     const keepBlobs = new Set<string>();
     const keepLayers = new Set<string>();
     for (const r of Object.values(all)) {

@@ -9,10 +9,11 @@
 // archive is trusted no more than a registry.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, fstatSync, mkdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { join, normalize } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
+import { writeFileAtomic } from '@hull/06-network';
 import {
   type Descriptor,
   extractToStore,
@@ -22,44 +23,66 @@ import {
   type ImageRecord,
   isIndex,
   MediaType,
+  openRegularInRoot,
   parseConfig,
   parseManifest,
   parseReference,
+  RESOLVE_STRICTLY_BENEATH,
   selectPlatform,
   Store,
 } from '@hull/07-oci-pull';
 import { parseOptions, stringOption, UsageError } from '../args.js';
 import { hullRoot } from '../store.js';
 
-/** A path inside the unpacked archive, as the archive names it: never absolute, never `..`, never a symlink. */
-function archiveFile(dir: string, name: string): string {
-  const rel = normalize(name);
-  if (rel.startsWith('/') || rel === '..' || rel.startsWith('../')) throw new ContainerError(`archive: bad path ${JSON.stringify(name)}`);
-  const path = join(dir, rel);
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch {
-    throw new ContainerError(`archive: ${name} is missing`);
-  }
-  if (!st.isFile()) throw new ContainerError(`archive: ${name} is not a regular file`);
-  return path;
+/** A regular file of the unpacked archive, open: read through this fd, never again by its name. */
+interface Member {
+  name: string;
+  fd: number;
+  size: number;
 }
 
-async function sha256Of(path: string): Promise<string> {
+/**
+ * Open a file of the unpacked archive as the archive names it. The kernel
+ * walks the name (in-root.ts, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): never
+ * absolute, never above the archive, and no symlink on the way, so a member
+ * `blobs -> /etc` cannot make us read, hash and store a host file.
+ */
+function openMember(dir: string, name: string): Member {
+  const rel = normalize(name);
+  if (rel.startsWith('/') || rel === '..' || rel.startsWith('../')) throw new ContainerError(`archive: bad path ${JSON.stringify(name)}`);
+  const fd = openRegularInRoot(dir, rel, RESOLVE_STRICTLY_BENEATH);
+  if (typeof fd === 'string') throw new ContainerError(`archive: ${name} is ${fd}`);
+  return { name, fd, size: fstatSync(fd).size };
+}
+
+async function withMember<T>(dir: string, name: string, use: (m: Member) => Promise<T> | T): Promise<T> {
+  const member = openMember(dir, name);
+  try {
+    return await use(member);
+  } finally {
+    closeSync(member.fd);
+  }
+}
+
+function readMember(m: Member): Buffer {
+  return readFileSync(m.fd);
+}
+
+async function sha256Of(m: Member): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream('', { fd: m.fd, start: 0, autoClose: false })) hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** Copy a verified file into blobs/ under its digest (temp + rename, like every store write). */
-async function importBlob(store: Store, path: string, digest: string, size?: number): Promise<void> {
-  const got = await sha256Of(path);
+/** Copy a verified member into blobs/ under its digest (temp + rename, like every store write). */
+async function importBlob(store: Store, m: Member, digest: string, size?: number): Promise<void> {
+  const got = await sha256Of(m);
   if (got !== digest) throw new ContainerError(`archive: blob digest mismatch: wanted ${digest}, got ${got}`);
-  if (size !== undefined && lstatSync(path).size !== size) throw new ContainerError(`archive: blob ${digest} has the wrong size`);
+  if (size !== undefined && m.size !== size) throw new ContainerError(`archive: blob ${digest} has the wrong size`);
   if (store.hasBlob(digest)) return;
   const temp = store.tempPath('blob');
-  copyFileSync(path, temp);
+  // The very inode we hashed, through its fd: the name is not walked again.
+  copyFileSync(`/proc/self/fd/${m.fd}`, temp);
   store.commit(temp, store.blobPath(digest));
 }
 
@@ -85,12 +108,13 @@ async function storeImage(store: Store, names: string[], topDigest: string, mani
 }
 
 async function loadOciLayout(store: Store, dir: string): Promise<string[]> {
-  const index = parseManifest(readFileSync(archiveFile(dir, 'index.json')), MediaType.ociIndex);
+  const index = parseManifest(await withMember(dir, 'index.json', readMember), MediaType.ociIndex);
   if (!isIndex(index)) throw new ContainerError('archive: index.json is not an index');
-  const blob = async (d: Descriptor): Promise<Buffer> => {
-    await importBlob(store, archiveFile(dir, `blobs/sha256/${d.digest.slice('sha256:'.length)}`), d.digest, d.size);
-    return store.readBlob(d.digest);
-  };
+  const blob = (d: Descriptor): Promise<Buffer> =>
+    withMember(dir, `blobs/sha256/${d.digest.slice('sha256:'.length)}`, async (m) => {
+      await importBlob(store, m, d.digest, d.size);
+      return store.readBlob(d.digest);
+    });
   const loaded: string[] = [];
   for (const top of index.manifests) {
     const annotations = (top as Descriptor & { annotations?: Record<string, string> }).annotations ?? {};
@@ -112,14 +136,9 @@ async function loadOciLayout(store: Store, dir: string): Promise<string[]> {
 }
 
 /** docker save writes layers uncompressed, or gzip/zstd in newer versions: tell them by their magic bytes. */
-function layerMediaType(path: string): string {
+function layerMediaType(m: Member): string {
   const head = Buffer.alloc(4);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, 4, 0);
-  } finally {
-    closeSync(fd);
-  }
+  readSync(m.fd, head, 0, 4, 0);
   if (head[0] === 0x1f && head[1] === 0x8b) return 'application/vnd.oci.image.layer.v1.tar+gzip';
   if (head.readUInt32LE(0) === 0xfd2fb528) return 'application/vnd.oci.image.layer.v1.tar+zstd';
   return 'application/vnd.oci.image.layer.v1.tar';
@@ -133,40 +152,44 @@ interface DockerManifestEntry {
 
 async function loadDockerArchive(store: Store, dir: string): Promise<string[]> {
   let entries: DockerManifestEntry[];
+  const text = await withMember(dir, 'manifest.json', (m) => readMember(m).toString('utf8'));
   try {
-    entries = JSON.parse(readFileSync(archiveFile(dir, 'manifest.json'), 'utf8')) as DockerManifestEntry[];
-  } catch (err) {
-    if (err instanceof ContainerError) throw err;
+    entries = JSON.parse(text) as DockerManifestEntry[];
+  } catch {
     throw new ContainerError('archive: manifest.json is not valid JSON');
   }
   if (!Array.isArray(entries)) throw new ContainerError('archive: manifest.json is not a list');
   const loaded: string[] = [];
   for (const entry of entries) {
     if (!entry.RepoTags?.length) throw new ContainerError(`archive: image ${entry.Config} has no RepoTags`);
-    const configPath = archiveFile(dir, entry.Config);
-    const configDigest = await sha256Of(configPath);
-    await importBlob(store, configPath, configDigest);
+    const config = await withMember(dir, entry.Config, async (m) => {
+      const digest = await sha256Of(m);
+      await importBlob(store, m, digest);
+      return { digest, size: m.size };
+    });
     const layers: Descriptor[] = [];
     for (const name of entry.Layers) {
-      const path = archiveFile(dir, name);
-      const digest = await sha256Of(path);
-      await importBlob(store, path, digest);
-      layers.push({ mediaType: layerMediaType(path), digest, size: lstatSync(path).size });
+      layers.push(
+        await withMember(dir, name, async (m) => {
+          const digest = await sha256Of(m);
+          await importBlob(store, m, digest);
+          return { mediaType: layerMediaType(m), digest, size: m.size };
+        }),
+      );
     }
     // The store keeps images as OCI manifests; a docker archive has none, so we write the one it implies.
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaType.ociManifest,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: lstatSync(configPath).size },
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
         layers,
       }),
     );
     const manifestDigest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-    const temp = store.tempPath('manifest');
-    writeFileSync(temp, manifest);
-    store.commit(temp, store.blobPath(manifestDigest));
-    loaded.push(...(await storeImage(store, entry.RepoTags, manifestDigest, manifestDigest, layers, configDigest)));
+    // Content-addressed: a concurrent writer of the same digest writes the same bytes.
+    if (!store.hasBlob(manifestDigest)) writeFileAtomic(store.blobPath(manifestDigest), manifest);
+    loaded.push(...(await storeImage(store, entry.RepoTags, manifestDigest, manifestDigest, layers, config.digest)));
   }
   return loaded;
 }
@@ -181,8 +204,10 @@ export async function load(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: give the archive with -i FILE or on stdin`);
   // docker refuses a terminal too: nobody types a tarball.
   if (file === undefined && isatty(0)) throw new UsageError('requested load from stdin, but stdin is a terminal: use -i FILE or `hull load < FILE`');
+  // Checked before the try: a store we refuse is hull's failure (125), not the archive's.
+  const root = hullRoot();
   try {
-    return await loadArchive(file);
+    return await loadArchive(file, root);
   } catch (err) {
     // docker load exits 1 when the archive is bad, as hull's other non-run commands do.
     if (err instanceof ContainerError) throw new ContainerError(err.message, 1);
@@ -213,10 +238,10 @@ async function untar(file: string | undefined, dir: string): Promise<boolean> {
 }
 
 /** Unpack FILE (or stdin when undefined) into a temp dir of the store, then import what it holds. */
-async function loadArchive(file: string | undefined): Promise<number> {
+async function loadArchive(file: string | undefined, root: string): Promise<number> {
   const source = file ?? 'stdin';
   if (file !== undefined && !existsSync(file)) throw new ContainerError(`open ${file}: no such file`);
-  const store = new Store(hullRoot());
+  const store = new Store(root);
   store.removeStaleTemps();
   const dir = store.tempPath('load');
   mkdirSync(dir, { mode: 0o700 });

@@ -3,13 +3,13 @@
 // its Basic or Bearer challenge with chapter 07's client), then stored where
 // chapter 07 reads them and docker writes them: REGISTRY_AUTH_FILE, else
 // $DOCKER_CONFIG/config.json (~/.docker/config.json), as {"auths": {HOST: {"auth": base64(user:password)}}}.
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
+import { writeFileAtomic } from '@hull/06-network';
 import { authFiles, parseReference, RegistryClient } from '@hull/07-oci-pull';
 import { type OptionSpecs, parseOptions, stringOption, boolOption, UsageError } from '../args.js';
 import { EXIT_ERROR } from '../names.js';
-import { writeFileAtomic } from '../store.js';
 
 interface AuthFile {
   auths?: Record<string, Record<string, unknown>>;
@@ -31,8 +31,8 @@ function readAuthFile(path: string): AuthFile {
 
 function writeAuthFile(path: string, content: AuthFile): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // 0600 from the temp file's first byte (writeFileAtomic): it holds a password.
   writeFileAtomic(path, `${JSON.stringify(content, null, 2)}\n`);
-  chmodSync(path, 0o600); // it holds a password
 }
 
 /** A registry host as a reference would name it: "127.0.0.1:5000", "docker.io". */
