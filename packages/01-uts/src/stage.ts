@@ -29,7 +29,7 @@ import {
   SyscallError,
   write,
   execve,
-  execReachesSelf,
+  execReachesSelfCheck,
 } from '@hull/sys';
 import { StdioRelay } from './stdio.js';
 
@@ -214,6 +214,8 @@ export function runStage<S extends BaseSpec>(setup: (spec: S) => void): never {
     // CAP_SYS_PTRACE over it may ptrace it or open its /proc/PID/fd, mem or
     // environ. execve makes the container's program dumpable again.
     prctl(PR_SET_DUMPABLE, 0);
+    // The native library lives on the host: load it before setup leaves the host's tree.
+    reachesSelf = execReachesSelfCheck();
     const spec = readSpec<S>();
     setup(spec);
     execCommand(spec.argv, spec.env);
@@ -221,6 +223,8 @@ export function runStage<S extends BaseSpec>(setup: (spec: S) => void): never {
     failStage(err);
   }
 }
+
+let reachesSelf: ((path: string) => boolean) | undefined;
 
 /** Find argv[0] the way execvp does, using the container's PATH, then exec it. */
 export function execCommand(argv: readonly string[], env: readonly string[]): never {
@@ -233,7 +237,7 @@ export function execCommand(argv: readonly string[], env: readonly string[]): ne
   closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
   // CVE-2019-5736: until execve we are the host's node, and `#!/proc/self/exe`
   // (or a PT_INTERP naming it) would run it inside the container.
-  if (execReachesSelf(path)) throw new ContainerError(`exec "${name}": refused: it would run hull's own node binary (/proc/self/exe)`, EXIT_CANNOT_EXECUTE);
+  if (reachesSelf?.(path)) throw new ContainerError(`exec "${name}": refused: it would run hull's own node binary (/proc/self/exe)`, EXIT_CANNOT_EXECUTE);
   try {
     return execve(path, argv, env);
   } catch (err) {

@@ -241,21 +241,18 @@ export function waitExit(pid: number, pidfd = pidfdOpen(pid)): Promise<ExitStatu
   });
 }
 
-let nativeReachesSelf: ((path: string) => number) | undefined;
-
 /**
- * Would execve(path) run our own executable: the path itself, or its "#!"
- * interpreter or ELF interpreter, nested as the kernel nests them? A
- * `#!/proc/self/exe` script does, when the caller is still hull's node
- * (CVE-2019-5736). Implemented once, in native/spawn.c, for hull_spawn_join
- * and for the Node init stage.
+ * A checker for "would execve(path) run our own executable": the path
+ * itself, or its "#!" interpreter or ELF interpreter, nested as the kernel
+ * nests them? A `#!/proc/self/exe` script does, when the caller is still
+ * hull's node (CVE-2019-5736). Implemented once, in native/spawn.c, for
+ * hull_spawn_join and for the Node init stage, which must load it while the
+ * host's files are still in view (before pivot_root).
  */
-export function execReachesSelf(path: string): boolean {
-  if (!nativeReachesSelf) {
-    loadNative();
-    nativeReachesSelf = koffi.load(nativeLibraryPath()).func('int hull_exec_reaches_self(const char *path)') as (path: string) => number;
-  }
-  return nativeReachesSelf(path) === 1;
+export function execReachesSelfCheck(): (path: string) => boolean {
+  loadNative();
+  const fn = koffi.load(nativeLibraryPath()).func('int hull_exec_reaches_self(const char *path)') as (path: string) => number;
+  return (path) => fn(path) === 1;
 }
 
 // ------------------------------------------------------------ joining a container
