@@ -88,7 +88,7 @@ export async function exec(args: string[]): Promise<number> {
   const stdin = interactive ? 0 : open('/dev/null', O_RDONLY | O_CLOEXEC);
   // Never our terminal: a pty of its own with -t, else pipes wherever ours is one (01-uts stdio.ts).
   const relay = terminal ? undefined : StdioRelay.open([stdin, 1, 2]);
-  const stdio = terminal ? [terminal.slave, terminal.slave, terminal.slave] : relay!.stdio;
+  const stdio = terminal ? [terminal.slave, terminal.slave, terminal.slave] : (relay?.stdio ?? [stdin, 1, 2]);
   let child;
   try {
     child = await spawnJoin({
