@@ -6,7 +6,7 @@
 //   - CVE-2019-5736: a `#!/proc/self/exe` program must not run, let alone
 //     overwrite, the node binary hull runs on. That test runs hull from a COPY
 //     of node, never the real one, and checks both stay byte-for-byte intact.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, descendants, hostSnapshot, randomToken, repoRoot, requireRoot, runStep, type RunResult, waitFor } from '@hull/testkit';
 import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
 import { probeBinary } from './probe.js';
+
+/** A tiny dynamic ELF whose PT_INTERP names `interp`. */
+function elfWithInterpreter(interp: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'hull-elf-'));
+  try {
+    writeFileSync(join(dir, 'x.c'), 'int main(void) { return 0; }\n');
+    execFileSync('cc', ['-o', join(dir, 'x'), join(dir, 'x.c'), `-Wl,--dynamic-linker=${interp}`]);
+    return readFileSync(join(dir, 'x'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -82,6 +94,8 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
           { path: 'evil', content: evil, mode: 0o755 },
           // One more step of indirection: a script whose interpreter is the script above.
           { path: 'evil2', content: '#!/evil\n', mode: 0o755 },
+          // An ELF whose dynamic loader (PT_INTERP) is /proc/self/exe: the kernel would map node as its interpreter.
+          { path: 'evil-elf', content: elfWithInterpreter('/proc/self/exe'), mode: 0o755 },
         ],
       },
     ]);
@@ -150,13 +164,13 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
 
   it('a #!/proc/self/exe program never runs node, through run or exec; node and its copy stay byte-for-byte', async () => {
     // hull on the copy: the copy is what /proc/self/exe would reach.
-    for (const cmd of ['/evil', '/evil2']) {
+    for (const cmd of ['/evil', '/evil2', '/evil-elf']) {
       const r = await hull(['run', '--rm', image, cmd], {}, nodeCopy);
       expect(r.stdout).not.toContain(ran);
       expect(r.code).toBe(126);
       expect(r.stderr.trim().split('\n')).toEqual([`hull: exec "${cmd}": refused: it would run hull's own node binary (/proc/self/exe)`]);
     }
-    for (const cmd of [['/evil'], ['/evil2'], ['/proc/self/exe', '-e', `console.log('${ran}')`]]) {
+    for (const cmd of [['/evil'], ['/evil2'], ['/evil-elf'], ['/proc/self/exe', '-e', `console.log('${ran}')`]]) {
       const r = await hull(['exec', name, ...cmd], {}, nodeCopy);
       expect(r.stdout).not.toContain(ran);
       expect(r.code).toBe(126);
