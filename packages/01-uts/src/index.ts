@@ -3,3 +3,4 @@ export * from './cli.js';
 export * from './stage.js';
 export * from './run.js';
 export * from './errors.js';
+export * from './stdio.js';

@@ -14,18 +14,24 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   close,
+  closeRange,
+  CLOSE_RANGE_CLOEXEC,
   type Child,
   exitCodeOf,
   type Namespace,
   O_CLOEXEC,
   pipe2,
+  prctl,
+  PR_SET_DUMPABLE,
   readToEnd,
   setCloexec,
   spawn,
   SyscallError,
   write,
   execve,
+  execReachesSelfCheck,
 } from '@hull/sys';
+import { StdioRelay } from './stdio.js';
 
 /** docker's exit codes for failures before the command runs. */
 export const EXIT_RUNTIME = 125;
@@ -67,7 +73,10 @@ export interface RunOptions<S extends BaseSpec> {
   beforeStart?: (pid: number) => void | Promise<void>;
   /** Called once the command runs (exec succeeded), with its host pid. */
   onStart?: (pid: number) => void;
+  /** The container's stdio (default: ours); any of them that is a terminal is replaced by a pipe (stdio.ts). */
   stdio?: [number, number, number];
+  /** `stdio` is a pty of the container's own (-t): passed as is, and made PID 1's controlling terminal. */
+  terminal?: boolean;
 }
 
 /**
@@ -77,27 +86,36 @@ export interface RunOptions<S extends BaseSpec> {
 export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Promise<number> {
   const [specR, specW] = pipe2(O_CLOEXEC);
   const [reportR, reportW] = pipe2(O_CLOEXEC);
+  const relay = opts.terminal ? undefined : StdioRelay.open(opts.stdio ?? [0, 1, 2]);
   let child: Child;
   try {
     // The spec is small; it fits in the pipe buffer, so this cannot block.
     write(specW, Buffer.from(JSON.stringify(opts.spec)));
     close(specW);
-    const [i, o, e] = opts.stdio ?? [0, 1, 2];
+    const [i, o, e] = relay?.stdio ?? opts.stdio ?? [0, 1, 2];
     const argv = stageArgv(opts.stage);
     child = await spawn({
       argv,
       env: stageEnv(),
       namespaces: opts.namespaces,
       stdio: [i, o, e, specR, reportW],
+      // PID 1 leads a session of its own, so it never has our terminal as its
+      // controlling one (/dev/tty, TIOCSTI, our job control); with -t its pty is.
+      setsid: true,
+      controllingTerminal: opts.terminal === true,
+      // CVE-2019-5736: the init stage is the host's node until it execs the command.
+      readonlyExecutable: opts.namespaces.includes('mnt'),
       ...(opts.beforeStart ? { beforeStart: opts.beforeStart } : {}),
     });
   } catch (err) {
     close(reportR);
+    relay?.abandon();
     throw err;
   } finally {
     close(specR);
     close(reportW);
   }
+  relay?.start();
 
   const stopForwarding = forwardSignals(child, opts.namespaces.includes('pid'));
   try {
@@ -111,6 +129,7 @@ export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Pro
     return exitCodeOf(await child.exited);
   } finally {
     stopForwarding();
+    await relay?.finish();
   }
 }
 
@@ -190,6 +209,13 @@ function describeFailure(err: unknown): { message: string; exitCode: number } {
  */
 export function runStage<S extends BaseSpec>(setup: (spec: S) => void): never {
   try {
+    // CVE-2016-9962's class: until execve this process is the host's node,
+    // with the host's view and fds. Non-dumpable, no process without
+    // CAP_SYS_PTRACE over it may ptrace it or open its /proc/PID/fd, mem or
+    // environ. execve makes the container's program dumpable again.
+    prctl(PR_SET_DUMPABLE, 0);
+    // The native library lives on the host: load it before setup leaves the host's tree.
+    reachesSelf = execReachesSelfCheck();
     const spec = readSpec<S>();
     setup(spec);
     execCommand(spec.argv, spec.env);
@@ -198,11 +224,20 @@ export function runStage<S extends BaseSpec>(setup: (spec: S) => void): never {
   }
 }
 
+let reachesSelf: ((path: string) => boolean) | undefined;
+
 /** Find argv[0] the way execvp does, using the container's PATH, then exec it. */
 export function execCommand(argv: readonly string[], env: readonly string[]): never {
   const name = argv[0];
   if (!name) throw new ContainerError('no command given', EXIT_RUNTIME);
   const path = resolveCommand(name, env);
+  // Whatever Node or our setup opened without O_CLOEXEC stays here: the command
+  // gets 0, 1, 2 only (runc closes them for CVE-2024-21626's class too). The
+  // report pipe is already close-on-exec, so a failed execve can still report.
+  closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+  // CVE-2019-5736: until execve we are the host's node, and `#!/proc/self/exe`
+  // (or a PT_INTERP naming it) would run it inside the container.
+  if (reachesSelf?.(path)) throw new ContainerError(`exec "${name}": refused: it would run hull's own node binary (/proc/self/exe)`, EXIT_CANNOT_EXECUTE);
   try {
     return execve(path, argv, env);
   } catch (err) {

@@ -3,17 +3,17 @@
 // runtime needs: the working directory, a read-only root, and the user.
 // Everything conditional was decided on the host side; this is straight-line.
 import { mkdirSync } from 'node:fs';
-import { runStage } from '@hull/01-uts';
+import { ContainerError, runStage } from '@hull/01-uts';
 import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
-import { chdir, linux, mount, MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, setControllingTerminal, setsid } from '@hull/sys';
+import { chdir, getcwd, linux, mount, MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from './security/harden.js';
 import { trace } from './trace.js';
 
 export interface HullSpec extends RootfsSpec {
   workdir: string;
   readonly: boolean;
-  /** stdio is a pty: lead a new session with it as the controlling terminal, so Ctrl-C and job control work. */
+  /** stdio is a pty: PID 1 (a session leader, as always) has it as its controlling terminal, so Ctrl-C and job control work (the native helper sets it). */
   tty: boolean;
   /** Volumes mounted read-only (-v ...:ro), by their path inside. */
   readonlyVolumes: string[];
@@ -41,10 +41,10 @@ runStage<HullSpec>((spec) => {
   // Likewise for -v ...:ro: the bind was made read-write by setupRootfs.
   for (const path of spec.readonlyVolumes) mount(null, path, null, MS_REMOUNT | MS_BIND | MS_RDONLY);
   chdir(spec.workdir);
-  if (spec.tty) {
-    setsid(); // PID 1 is not a process group leader yet (its group is our parent's), so this works
-    setControllingTerminal(0);
-  }
+  // CVE-2024-21626's class: a workdir such as /proc/self/fd/N follows a magic
+  // link to wherever fd N points, the host's tree too. The kernel's getcwd()
+  // marks a cwd that our "/" cannot reach: refuse it before anything runs there.
+  if (!getcwd().startsWith('/')) throw new ContainerError(`working directory ${spec.workdir}: outside the container's root filesystem`);
   // Join as late as we may: Node's own memory must not count against -m. Still
   // as root, because after the user switch cgroup.procs may refuse us.
   joinCgroup(cgroupProcs);

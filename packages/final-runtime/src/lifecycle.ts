@@ -178,6 +178,7 @@ export async function startContainer(config: ContainerConfig, stdio: [number, nu
       spec,
       namespaces: [...namespacesOf(config), ...(userPlan ? (['user'] as Namespace[]) : [])],
       stdio,
+      terminal: config.tty,
       // While the child waits: its uid/gid maps (chapter 05), its cgroups when
       // it cannot join them itself, eth0 on the bridge or just lo up.
       beforeStart: (pid) => {

@@ -14,6 +14,7 @@
  * TypeScript; this file has no policy of its own.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -25,7 +26,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,6 +39,11 @@
 #define HULL_OPT_HARDEN 8      /* join only: apply the bounding set, capset and ambient clear given */
 #define HULL_OPT_NO_NEW_PRIVS 16 /* join only: PR_SET_NO_NEW_PRIVS */
 #define HULL_OPT_SECCOMP_EARLY 32 /* join only: load the filter before the capabilities go (no no_new_privs) */
+#define HULL_OPT_READONLY_EXE 64 /* spawn only, in a new mount namespace: exec `path` through a read-only bind of itself */
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 /* What the child reports when it cannot go on. The parent reads 8 bytes:
  * which step failed and the errno. EOF instead means execve() succeeded,
@@ -58,6 +67,11 @@ enum hull_step {
   STEP_AMBIENT = 16,
   STEP_NO_NEW_PRIVS = 17,
   STEP_SECCOMP = 18,
+  STEP_DUMPABLE = 19,
+  STEP_CLOSE_RANGE = 20,
+  STEP_CWD = 21,
+  STEP_READONLY_EXE = 22,
+  STEP_OWN_EXE = 23,
 };
 
 /* hull_spawn_join reports the pid of the process that will exec with this
@@ -151,6 +165,110 @@ static void load_filter(int err_fd, const struct sock_fprog *filter) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) < 0) child_fail(err_fd, STEP_SECCOMP);
 }
 
+/*
+ * Every fd above the listed ones gets FD_CLOEXEC, so that execve closes it:
+ * whatever Node (or whoever started hull) left open without O_CLOEXEC, a
+ * host file, a directory, a pipe, must not reach the container. runc's
+ * CVE-2024-21626 was such a leaked directory fd (used as the working
+ * directory through /proc/self/fd/N). CLOEXEC rather than close, because the
+ * report pipe above them must stay usable until execve itself.
+ */
+static int cloexec_unlisted(int nfds) {
+  if (syscall(SYS_close_range, (unsigned int)nfds, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  if (errno != ENOSYS && errno != EINVAL) return -1;
+  /* Before Linux 5.11: one fcntl per possible fd (EBADF for the closed ones). */
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = nfds; fd < max; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  return 0;
+}
+
+/*
+ * CVE-2019-5736's class: while the process that execs the container's
+ * command is still `path` (node), the kernel resolves a `#!/proc/self/exe`
+ * interpreter, or /proc/PID/exe opened by the container, to this very file.
+ * Exec it through a read-only bind mount of itself, made in our own mount
+ * namespace (private first, so nothing propagates to the host's): the exe
+ * link then points through an MS_RDONLY mount, and an open for writing gets
+ * EROFS. A bind takes MS_RDONLY only on remount, which must repeat the flags
+ * the kernel may have locked (nosuid, nodev...) in a user namespace.
+ */
+static int readonly_exe(const char *path) {
+  struct statfs st;
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return -1;
+  if (mount(path, path, NULL, MS_BIND, NULL) < 0) return -1;
+  if (statfs(path, &st) < 0) return -1;
+  unsigned long keep = (unsigned long)st.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+  return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL);
+}
+
+/* PT_INTERP of an ELF whose first n bytes are in buf, into interp; 1 if it has one. */
+static int elf_interp(int fd, const unsigned char *buf, ssize_t n, char *interp, size_t size) {
+  int is64 = buf[EI_CLASS] == ELFCLASS64;
+  if (n < (ssize_t)(is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) return 0;
+  const Elf64_Ehdr *e64 = (const Elf64_Ehdr *)buf;
+  const Elf32_Ehdr *e32 = (const Elf32_Ehdr *)buf;
+  off_t phoff = is64 ? (off_t)e64->e_phoff : (off_t)e32->e_phoff;
+  int phnum = is64 ? e64->e_phnum : e32->e_phnum;
+  int phentsize = is64 ? e64->e_phentsize : e32->e_phentsize;
+  for (int i = 0; i < phnum && i < 64; i++) {
+    unsigned char ph[sizeof(Elf64_Phdr)];
+    if (phentsize > (int)sizeof ph || pread(fd, ph, (size_t)phentsize, phoff + (off_t)i * phentsize) != phentsize) return 0;
+    uint32_t type = is64 ? ((Elf64_Phdr *)ph)->p_type : ((Elf32_Phdr *)ph)->p_type;
+    if (type != PT_INTERP) continue;
+    off_t off = is64 ? (off_t)((Elf64_Phdr *)ph)->p_offset : (off_t)((Elf32_Phdr *)ph)->p_offset;
+    size_t len = is64 ? (size_t)((Elf64_Phdr *)ph)->p_filesz : (size_t)((Elf32_Phdr *)ph)->p_filesz;
+    if (len == 0 || len >= size || pread(fd, interp, len, off) != (ssize_t)len) return 0;
+    interp[len] = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/*
+ * Would execve(path) make the kernel run the file (dev, ino)? It follows what
+ * the kernel follows: the path itself, a "#!" interpreter (up to the first
+ * blank, as binfmt_script reads it; scripts may nest), an ELF's PT_INTERP.
+ * CVE-2019-5736: those names are resolved by the exec'ing process, whose
+ * /proc/self/exe is still hull's node, so `#!/proc/self/exe` runs the host's
+ * node inside the container. Anything unreadable counts as "no": execve then
+ * fails on it by itself.
+ */
+static int exec_reaches(const char *path, dev_t dev, ino_t ino, int depth) {
+  struct stat st;
+  if (stat(path, &st) < 0) return 0;
+  if (st.st_dev == dev && st.st_ino == ino) return 1;
+  if (depth >= 5 || !S_ISREG(st.st_mode)) return 0; /* the kernel stops after 4 interpreters (BINPRM_MAX_RECURSION) */
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  unsigned char buf[256];
+  char interp[256];
+  int found = 0;
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
+    buf[n] = 0;
+    const char *p = (const char *)buf + 2;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t len = 0;
+    while (p[len] && p[len] != ' ' && p[len] != '\t' && p[len] != '\n') len++;
+    if (len > 0 && len < sizeof interp) {
+      memcpy(interp, p, len);
+      interp[len] = 0;
+      found = 1;
+    }
+  } else if (n >= 5 && memcmp(buf, ELFMAG, SELFMAG) == 0) {
+    found = elf_interp(fd, buf, n, interp, sizeof interp);
+  }
+  close(fd);
+  return found && exec_reaches(interp, dev, ino, depth + 1);
+}
+
+/* For the Node init stage, just before its execve: 1 if `path` would run our own executable. */
+int hull_exec_reaches_self(const char *path) {
+  struct stat self;
+  if (stat("/proc/self/exe", &self) < 0) return 0; /* no /proc: no /proc/self/exe to reach either */
+  return exec_reaches(path, self.st_dev, self.st_ino, 0);
+}
+
 /* The last steps of every child: session and terminal, fds, then the seccomp
  * filter if any (last, so that only execve has to pass it), execve. */
 static void child_exec(int err_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
@@ -159,9 +277,11 @@ static void child_exec(int err_fd, const char *path, char *const argv[], char *c
     if (setsid() < 0) child_fail(err_fd, STEP_SETSID);
   }
   if (remap_fds(fds, nfds, floor + 128) < 0) child_fail(err_fd, STEP_DUP);
+  if (cloexec_unlisted(nfds) < 0) child_fail(err_fd, STEP_CLOSE_RANGE);
   if (options & HULL_OPT_SETCTTY) {
     if (ioctl(0, TIOCSCTTY, 0) < 0) child_fail(err_fd, STEP_SETCTTY);
   }
+  if ((options & HULL_OPT_READONLY_EXE) && readonly_exe(path) < 0) child_fail(err_fd, STEP_READONLY_EXE);
   if (filter) load_filter(err_fd, filter);
   execve(path, argv, envp);
   child_fail(err_fd, STEP_EXECVE);
@@ -170,7 +290,8 @@ static void child_exec(int err_fd, const char *path, char *const argv[], char *c
 /*
  * Clone a child into new namespaces (flags: CLONE_NEW*), then:
  *   reset signals -> PDEATHSIG -> wait for one byte on sync_fd -> become root
- *   of a new user namespace -> setsid/ctty -> fds -> execve.
+ *   of a new user namespace -> setsid -> fds (the listed ones moved into
+ *   place, every other one close-on-exec) -> ctty -> [read-only exe] -> execve.
  * Returns the child's pid, or -errno. With no CLONE_VM and a NULL stack,
  * clone() behaves like fork(): the child runs on a copy of our stack.
  */
@@ -200,8 +321,9 @@ int hull_spawn(unsigned long flags, const char *path, char *const argv[], char *
  * `hull exec`: start a process inside the namespaces of a running container.
  *
  *   clone() -> child: wait for the sync byte (the parent has put it in the
- *   container's cgroup) -> setns(pidfd, ns_flags), all namespaces at once ->
- *   clone(CLONE_PARENT) -> grandchild: chdir, [seccomp if early], [bounding set,
+ *   container's cgroup) -> non-dumpable -> setns(pidfd, ns_flags), all
+ *   namespaces at once -> clone(CLONE_PARENT) -> grandchild: chdir and check
+ *   that "/" reaches the new cwd, [seccomp if early], [bounding set,
  *   KEEPCAPS off], user, [capset, ambient cleared, no_new_privs], fds,
  *   [seccomp], execve. The bracketed steps are the container's hardening
  *   (HULL_OPT_HARDEN; the values come from TypeScript, docs/hardening.md):
@@ -235,6 +357,16 @@ int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, i
   int floor = nfds > 3 ? nfds : 3;
   err_fd = child_start(err_fd, sync_fd, pdeathsig, floor);
 
+  /* CVE-2016-9962's class: from setns() on, the container's processes can see
+   * us (and the grandchild, which inherits this), while we still hold hull's
+   * fds and memory. Non-dumpable, ptrace and /proc/PID/fd|mem|environ are
+   * refused to anyone without CAP_SYS_PTRACE over us; execve makes the
+   * container's program dumpable again. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(err_fd, STEP_DUMPABLE);
+  /* Our executable (hull's node) as the host sees it, for the check before execve. */
+  struct stat self;
+  if (stat("/proc/self/exe", &self) < 0) child_fail(err_fd, STEP_OWN_EXE);
+
   if (setns(target_pidfd, (int)ns_flags) < 0) child_fail(err_fd, STEP_SETNS);
   close(target_pidfd);
 
@@ -250,6 +382,23 @@ int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, i
   if (pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0) child_fail(err_fd, STEP_PDEATHSIG);
   /* setns(CLONE_NEWNS) left us at the container's "/"; go where asked. */
   if (cwd && chdir(cwd) < 0) child_fail(err_fd, STEP_CHDIR);
+  /* CVE-2024-21626's class: a cwd such as /proc/self/fd/N follows a magic
+   * link to wherever fd N points, on the host too. The kernel's getcwd()
+   * marks a directory that "/" cannot reach ("(unreachable)/..."): refuse it. */
+  char where[4096];
+  long got = syscall(SYS_getcwd, where, sizeof where);
+  if (got < 0) child_fail(err_fd, STEP_CWD);
+  if (where[0] != '/') {
+    errno = ENOENT;
+    child_fail(err_fd, STEP_CWD);
+  }
+  /* CVE-2019-5736's class: until execve we are a copy of hull's node, so a
+   * `#!/proc/self/exe` program would run the host's node in the container,
+   * which could then keep it open and rewrite it once no node runs. */
+  if (exec_reaches(path, self.st_dev, self.st_ino, 0)) {
+    errno = EPERM;
+    child_fail(err_fd, STEP_OWN_EXE);
+  }
 
   int harden = (options & HULL_OPT_HARDEN) != 0;
   struct sock_fprog prog = {(unsigned short)filter_len, (struct sock_filter *)filter};

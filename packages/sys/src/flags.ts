@@ -65,6 +65,8 @@ export const FD_CLOEXEC = 1;
 
 /** prctl(2) options. */
 export const PR_SET_PDEATHSIG = 1;
+export const PR_GET_DUMPABLE = 3;
+export const PR_SET_DUMPABLE = 4;
 export const PR_SET_KEEPCAPS = 8;
 export const PR_SET_NAME = 15;
 export const PR_CAPBSET_READ = 23;
@@ -73,6 +75,9 @@ export const PR_SET_CHILD_SUBREAPER = 36;
 export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_GET_NO_NEW_PRIVS = 39;
 export const PR_CAP_AMBIENT = 47;
+
+/** close_range(2) flags. */
+export const CLOSE_RANGE_CLOEXEC = 4;
 
 /** waitpid(2) options. */
 export const WNOHANG = 1;
@@ -108,9 +113,10 @@ export function namespaceFlags(namespaces: Iterable<Namespace>): number {
 /** Syscalls glibc 2.36 has no wrapper for, by architecture. */
 const SYSCALL_NUMBERS: Record<string, Record<string, number>> = {
   // Since Linux 5.1, new syscalls share one number on every architecture.
-  common: { pidfd_send_signal: 424, pidfd_open: 434, open_tree: 428, move_mount: 429, openat2: 437, mount_setattr: 442 },
-  x64: { pivot_root: 155 },
-  arm64: { pivot_root: 41 },
+  common: { pidfd_send_signal: 424, pidfd_open: 434, close_range: 436, open_tree: 428, move_mount: 429, openat2: 437, mount_setattr: 442 },
+  // getcwd: the raw syscall, which marks an unreachable cwd instead of failing as glibc's does.
+  x64: { pivot_root: 155, getcwd: 79 },
+  arm64: { pivot_root: 41, getcwd: 17 },
 };
 
 export function syscallNumber(name: string): number {

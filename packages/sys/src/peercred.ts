@@ -2,11 +2,8 @@
 // AF_UNIX socket, as the kernel recorded it at connect(2). It cannot be
 // forged by the peer, unlike anything the peer sends. Node has no API for
 // it, so it is one getsockopt(2) through koffi on the socket's fd.
-import koffi from 'koffi';
 import { SyscallError } from './errors.js';
-import { lastErrno } from './libc.js';
-
-const libc = koffi.load('libc.so.6');
+import { lastErrno, libc } from './libc.js';
 
 const getsockopt = libc.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)') as (
   fd: number,

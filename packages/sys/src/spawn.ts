@@ -17,6 +17,7 @@ const OPT_SETCTTY = 4;
 const OPT_HARDEN = 8;
 const OPT_NO_NEW_PRIVS = 16;
 const OPT_SECCOMP_EARLY = 32;
+const OPT_READONLY_EXE = 64;
 
 const STEPS = ['', 'sync', 'setresgid', 'setgroups', 'setresuid', 'setsid', 'ioctl(TIOCSCTTY)', 'dup2', 'execve', 'prctl(PR_SET_PDEATHSIG)'];
 
@@ -72,6 +73,12 @@ export interface SpawnOptions {
   /** Start a new session, and with `controllingTerminal` make child fd 0 its terminal. */
   setsid?: boolean;
   controllingTerminal?: boolean;
+  /**
+   * Needs 'mnt' in `namespaces`: exec `path` through a read-only bind mount of
+   * itself in the child's mount namespace, so that /proc/PID/exe of the child
+   * cannot be opened for writing (CVE-2019-5736; native/spawn.c).
+   */
+  readonlyExecutable?: boolean;
 }
 
 export interface Child {
@@ -97,6 +104,11 @@ export async function spawn(opts: SpawnOptions): Promise<Child> {
   if (namespaces.includes('user')) options |= OPT_BECOME_ROOT;
   if (opts.setsid || opts.controllingTerminal) options |= OPT_SETSID;
   if (opts.controllingTerminal) options |= OPT_SETCTTY;
+  if (opts.readonlyExecutable) {
+    // Without a mount namespace of its own the bind would land on the host.
+    if (!namespaces.includes('mnt')) throw new TypeError('spawn: readonlyExecutable needs a new mount namespace');
+    options |= OPT_READONLY_EXE;
+  }
 
   const [syncR, syncW] = pipe2();
   const [errR, errW] = pipe2();
@@ -152,7 +164,7 @@ export async function spawn(opts: SpawnOptions): Promise<Child> {
     const errno = report.readInt32LE(4);
     waitpid(pid);
     close(pidfd);
-    throw new SyscallError(STEPS[step] ?? `step ${step}`, errno, step === 8 ? [path] : []);
+    throw new SyscallError(STEPS[step] ?? JOIN_STEPS[step] ?? `step ${step}`, errno, step === 8 || step === 22 ? [path] : []);
   }
 
   return childHandle(pid, waitExit(pid, pidfd));
@@ -230,6 +242,20 @@ export function waitExit(pid: number, pidfd = pidfdOpen(pid)): Promise<ExitStatu
   });
 }
 
+/**
+ * A checker for "would execve(path) run our own executable": the path
+ * itself, or its "#!" interpreter or ELF interpreter, nested as the kernel
+ * nests them? A `#!/proc/self/exe` script does, when the caller is still
+ * hull's node (CVE-2019-5736). Implemented once, in native/spawn.c, for
+ * hull_spawn_join and for the Node init stage, which must load it while the
+ * host's files are still in view (before pivot_root).
+ */
+export function execReachesSelfCheck(): (path: string) => boolean {
+  loadNative();
+  const fn = loadLibrary(nativeLibraryPath()).func('int hull_exec_reaches_self(const char *path)') as (path: string) => number;
+  return (path) => fn(path) === 1;
+}
+
 // ------------------------------------------------------------ joining a container
 
 const JOIN_STEPS: Record<number, string> = {
@@ -242,6 +268,13 @@ const JOIN_STEPS: Record<number, string> = {
   16: 'prctl(PR_CAP_AMBIENT_CLEAR_ALL)',
   17: 'prctl(PR_SET_NO_NEW_PRIVS)',
   18: 'seccomp',
+  19: 'prctl(PR_SET_DUMPABLE)',
+  20: 'close_range(CLOSE_RANGE_CLOEXEC)',
+  // getcwd(2) failed, or the new cwd is not below the container's "/" (CVE-2024-21626).
+  21: 'getcwd',
+  22: 'mount(read-only exe)',
+  // The program (or its #! / PT_INTERP chain) is our own node binary (CVE-2019-5736).
+  23: 'execve(own executable)',
 };
 
 type NativeSpawnJoin = (
@@ -418,7 +451,7 @@ export async function spawnJoin(opts: JoinOptions): Promise<Child> {
   if (failure) {
     if (pid > 0) waitpid(pid);
     const step = failure.readInt32LE(0);
-    throw new SyscallError(JOIN_STEPS[step] ?? STEPS[step] ?? `step ${step}`, failure.readInt32LE(4), step === 8 ? [opts.path] : step === 12 ? [opts.cwd ?? '/'] : []);
+    throw new SyscallError(JOIN_STEPS[step] ?? STEPS[step] ?? `step ${step}`, failure.readInt32LE(4), step === 8 || step === 23 ? [opts.path] : step === 12 || step === 21 ? [opts.cwd ?? '/'] : []);
   }
   if (pid <= 0) throw new SyscallError('clone(CLONE_PARENT)', 10 /* ECHILD */, ['no pid reported']);
   return childHandle(pid, waitExit(pid));

@@ -165,6 +165,22 @@ export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
   return check(raw.prctl(option, a2, a3, a4, a5), 'prctl', [option, a2]);
 }
 
+/** close_range(2) (Linux 5.9; CLOSE_RANGE_CLOEXEC 5.11): close, or with flags mark close-on-exec, fds first..last. */
+export function closeRange(first: number, last = 0xffffffff, flags = 0): void {
+  check(raw.syscall(syscallNumber('close_range'), 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags), 'close_range', [first, last, flags]);
+}
+
+/**
+ * getcwd(2), the raw syscall. The kernel prefixes "(unreachable)" when the
+ * cwd is outside the caller's root (glibc's getcwd fails with ENOENT instead,
+ * and Node's process.cwd() may answer from a cache).
+ */
+export function getcwd(): string {
+  const buf = Buffer.alloc(4096);
+  const n = check(raw.syscall(syscallNumber('getcwd'), 'void *', buf, 'size_t', buf.length), 'getcwd', []);
+  return buf.subarray(0, Math.max(0, n - 1)).toString('utf8');
+}
+
 /** pidfd_open(2): a file descriptor that refers to a process; readable once it exits. */
 export function pidfdOpen(pid: number, flags = 0): number {
   return check(raw.syscall(syscallNumber('pidfd_open'), 'int', pid, 'unsigned int', flags), 'pidfd_open', [pid]);

@@ -6,7 +6,7 @@
 // capabilities, no_new_privs and seccomp filter (src/security/join.ts).
 import { readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from '@hull/01-uts';
+import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, StdioRelay } from '@hull/01-uts';
 import { resolveUser } from '@hull/07-oci-pull';
 import { close, exitCodeOf, type Namespace, O_CLOEXEC, O_RDONLY, open, spawnJoin, SyscallError } from '@hull/sys';
 import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
@@ -86,7 +86,9 @@ export async function exec(args: string[]): Promise<number> {
   const { Terminal } = tty ? await import('../terminal.js') : { Terminal: undefined };
   const terminal = Terminal?.open();
   const stdin = interactive ? 0 : open('/dev/null', O_RDONLY | O_CLOEXEC);
-  const stdio = terminal ? [terminal.slave, terminal.slave, terminal.slave] : [stdin, 1, 2];
+  // Never our terminal: a pty of its own with -t, else pipes wherever ours is one (01-uts stdio.ts).
+  const relay = terminal ? undefined : StdioRelay.open([stdin, 1, 2]);
+  const stdio = terminal ? [terminal.slave, terminal.slave, terminal.slave] : (relay?.stdio ?? [stdin, 1, 2]);
   let child;
   try {
     child = await spawnJoin({
@@ -99,6 +101,8 @@ export async function exec(args: string[]): Promise<number> {
       user,
       stdio,
       security,
+      // A session of its own, like PID 1: our terminal is not its controlling one.
+      setsid: true,
       ...(terminal ? { controllingTerminal: true } : {}),
       // Into the container's cgroup before it joins anything: whatever it forks is counted and limited too.
       beforeStart: (helper) => {
@@ -109,17 +113,20 @@ export async function exec(args: string[]): Promise<number> {
     });
   } catch (err) {
     terminal?.abandon();
+    relay?.abandon();
     throw explain(err, command[0]!, stringOption(values, 'workdir') ?? config.workdir);
   } finally {
     if (stdin !== 0) close(stdin);
   }
   terminal?.attach(interactive);
+  relay?.start();
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
   try {
     return exitCodeOf(await child.exited);
   } finally {
     await terminal?.detach();
+    await relay?.finish();
   }
 }
 
@@ -130,5 +137,7 @@ function explain(err: unknown, name: string, workdir: string): unknown {
   if (err.syscall === 'execve' && (err.code === 'EACCES' || err.code === 'ENOEXEC'))
     return new ContainerError(`exec "${name}": permission denied: not an executable file`, EXIT_CANNOT_EXECUTE);
   if (err.syscall === 'chdir') return new ContainerError(`exec: working directory ${workdir}: ${err.code}`, EXIT_CANNOT_EXECUTE);
+  if (err.syscall === 'execve(own executable)') return new ContainerError(`exec "${name}": refused: it would run hull's own node binary (/proc/self/exe)`, EXIT_CANNOT_EXECUTE);
+  if (err.syscall === 'getcwd') return new ContainerError(`exec: working directory ${workdir}: outside the container's root filesystem`, EXIT_CANNOT_EXECUTE);
   return err;
 }

@@ -1,0 +1,197 @@
+// The join and exec path (docs/hardening.md, "The join and exec path"):
+// runc's CVE history, tried on `hull run` and `hull exec` from the outside.
+//   - CVE-2024-21626: an fd hull inherited (a host file, a host directory)
+//     must not reach the container, not as an open fd and not as its working
+//     directory through -w /proc/self/fd/N.
+//   - CVE-2019-5736: a `#!/proc/self/exe` program must not run, let alone
+//     overwrite, the node binary hull runs on. That test runs hull from a COPY
+//     of node, never the real one, and checks both stay byte-for-byte intact.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collect, descendants, hostSnapshot, randomToken, repoRoot, requireRoot, runStep, type RunResult, waitFor } from '@hull/testkit';
+import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { probeBinary } from './probe.js';
+
+/** A tiny dynamic ELF whose PT_INTERP names `interp`. */
+function elfWithInterpreter(interp: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'hull-elf-'));
+  try {
+    writeFileSync(join(dir, 'x.c'), 'int main(void) { return 0; }\n');
+    execFileSync('cc', ['-o', join(dir, 'x'), join(dir, 'x.c'), `-Wl,--dynamic-linker=${interp}`]);
+    return readFileSync(join(dir, 'x'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path: fds, working directory, /proc/self/exe', () => {
+  const root = new HullRoot();
+  const before = hostSnapshot();
+  const work = mkdtempSync(join(tmpdir(), 'hull-execpath-'));
+  // A host directory with a secret in it, and a host file: what a leaked fd would expose.
+  const hostDir = join(work, 'host');
+  const secret = `secret-${randomToken(16)}`;
+  const hostFile = join(work, `file-${randomToken(6)}`);
+  const fileText = `file-${randomToken(16)}\n`;
+  const nodeCopy = join(work, 'node');
+  const name = `xp-${randomToken(6)}`;
+  const ran = `host-node-ran-${randomToken(8)}`;
+  const pwned = `PWNED-${randomToken(8)}`;
+  let image = '';
+  let nodeHash = '';
+  let copyHash = '';
+
+  /** hull with extra fds: child fd N is a copy of our fd `fds[N]` (what a careless parent leaks). */
+  function hull(args: readonly string[], fds: Record<number, number> = {}, node = 'node'): Promise<RunResult> {
+    const top = Math.max(2, ...Object.keys(fds).map(Number));
+    const stdio: ('pipe' | 'ignore' | number)[] = ['pipe', 'pipe', 'pipe'];
+    for (let fd = 3; fd <= top; fd++) stdio.push(fds[fd] ?? 'ignore');
+    const child: ChildProcess = spawn(node, [BIN, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, NO_COLOR: '1', HULL_ROOT: root.dir, HULL_BRIDGE: root.bridge, HULL_SUBNET: root.subnet },
+      stdio,
+    });
+    return collect(child, { timeoutMs: 120_000 });
+  }
+
+  /** The host's fds to leak: 5 a host file (read-write), 7 a host directory. */
+  function leaked<T>(body: (fds: Record<number, number>) => Promise<T>): Promise<T> {
+    const file = openSync(hostFile, 'r+');
+    const dir = openSync(hostDir, 'r');
+    return body({ 5: file, 7: dir }).finally(() => {
+      closeSync(file);
+      closeSync(dir);
+    });
+  }
+
+  beforeAll(async () => {
+    requireBuild();
+    mkdirSync(hostDir);
+    writeFileSync(join(hostDir, 'secret'), `${secret}\n`);
+    writeFileSync(hostFile, fileText);
+    copyFileSync(process.execPath, nodeCopy);
+    nodeHash = sha256(process.execPath);
+    copyHash = sha256(nodeCopy);
+    // The classic CVE-2019-5736 payload, for node: keep /proc/self/exe open in a
+    // child that outlives us, and write through it once no process runs the file.
+    const evil = [
+      '#!/proc/self/exe',
+      `console.log('${ran}');`,
+      "const fd = require('fs').openSync('/proc/self/exe', 'r');",
+      `require('child_process').spawn('/bin/sh', ['-c', 'for i in $(seq 40); do echo ${pwned} >> /proc/self/fd/3 2>/dev/null && exit 0; sleep 0.1; done'], { stdio: ['ignore', 'ignore', 'ignore', fd], detached: true }).unref();`,
+      '',
+    ].join('\n');
+    image = await pushBusybox({ Cmd: ['sh'] }, [
+      {
+        entries: [
+          { path: 'bin/probe', content: probeBinary(), mode: 0o755 },
+          { path: 'evil', content: evil, mode: 0o755 },
+          // One more step of indirection: a script whose interpreter is the script above.
+          { path: 'evil2', content: '#!/evil\n', mode: 0o755 },
+          // An ELF whose dynamic loader (PT_INTERP) is /proc/self/exe: the kernel would map node as its interpreter.
+          { path: 'evil-elf', content: elfWithInterpreter('/proc/self/exe'), mode: 0o755 },
+        ],
+      },
+    ]);
+    expect((await root.hull(['pull', image])).code).toBe(0);
+    const started = await root.hull(['run', '-d', '--name', name, image, 'sleep', '600']);
+    expect(started.code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await root.hull(['rm', '-f', name]);
+    await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
+    expect(root.containers()).toEqual([]);
+    expect(root.mounts()).toEqual([]);
+    root.dispose();
+    expect(ownLeftovers(before, root)).toEqual({});
+    rmSync(work, { recursive: true, force: true });
+    expect(descendants()).toEqual([]);
+  });
+
+  /** Nothing of the host changed: the secret, the file, the directory's entries. */
+  function hostUntouched(): void {
+    expect(readFileSync(join(hostDir, 'secret'), 'utf8')).toBe(`${secret}\n`);
+    expect(readdirSync(hostDir)).toEqual(['secret']);
+    expect(readFileSync(hostFile, 'utf8')).toBe(fileText);
+  }
+
+  it('hull run: PID 1 holds 0, 1, 2 only, whatever fds hull inherited', async () => {
+    const r = await leaked((fds) => hull(['run', '--rm', image, 'probe', 'fds'], fds));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0 1 2 \n');
+    const ls = await leaked((fds) => hull(['run', '--rm', image, 'ls', '/proc/self/fd'], fds));
+    expect(ls.stdout.split(/\s+/).filter(Boolean).sort()).toEqual(['0', '1', '2', '3']); // 3: ls's own directory
+  });
+
+  it('hull exec: the joining process holds 0, 1, 2 only', async () => {
+    const r = await leaked((fds) => hull(['exec', name, 'probe', 'fds'], fds));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0 1 2 \n');
+    const ls = await leaked((fds) => hull(['exec', name, 'ls', '/proc/self/fd'], fds));
+    expect(ls.stdout.split(/\s+/).filter(Boolean).sort()).toEqual(['0', '1', '2', '3']);
+  });
+
+  it('hull run -w /proc/self/fd/7 (a host directory hull inherited) is refused; the host is untouched', async () => {
+    const r = await leaked((fds) => hull(['run', '--rm', '-w', '/proc/self/fd/7', image, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds));
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^hull: .*\/proc\/self\/fd\/7/);
+    hostUntouched();
+    // The same through the init stage's own fds, whatever they are.
+    for (const fd of [3, 4, 5, 6, 8, 9]) {
+      const other = await leaked((fds) => hull(['run', '--rm', '-w', `/proc/self/fd/${fd}`, image, 'sh', '-c', 'cat secret; ls /; echo ran'], fds));
+      expect(other.stdout).not.toContain('ran');
+      expect(other.code).toBe(125);
+    }
+    hostUntouched();
+  });
+
+  it('hull exec -w /proc/self/fd/7 is refused (exit 126); the host is untouched', async () => {
+    const r = await leaked((fds) => hull(['exec', '-w', '/proc/self/fd/7', name, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds));
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(126);
+    expect(r.stderr.trim().split('\n')).toEqual([`hull: exec: working directory /proc/self/fd/7: outside the container's root filesystem`]);
+    hostUntouched();
+  });
+
+  it('a #!/proc/self/exe program never runs node, through run or exec; node and its copy stay byte-for-byte', async () => {
+    // hull on the copy: the copy is what /proc/self/exe would reach.
+    for (const cmd of ['/evil', '/evil2', '/evil-elf']) {
+      const r = await hull(['run', '--rm', image, cmd], {}, nodeCopy);
+      expect(r.stdout).not.toContain(ran);
+      expect(r.code).toBe(126);
+      expect(r.stderr.trim().split('\n')).toEqual([`hull: exec "${cmd}": refused: it would run hull's own node binary (/proc/self/exe)`]);
+    }
+    for (const cmd of [['/evil'], ['/evil2'], ['/evil-elf'], ['/proc/self/exe', '-e', `console.log('${ran}')`]]) {
+      const r = await hull(['exec', name, ...cmd], {}, nodeCopy);
+      expect(r.stdout).not.toContain(ran);
+      expect(r.code).toBe(126);
+      expect(r.stderr.trim().split('\n')).toEqual([`hull: exec "${cmd[0]}": refused: it would run hull's own node binary (/proc/self/exe)`]);
+    }
+    // The payload would write within 4 s of hull exec's end; give it the time.
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(sha256(nodeCopy)).toBe(copyHash);
+    expect(sha256(process.execPath)).toBe(nodeHash);
+    // A normal command still runs, and a script with a normal interpreter too.
+    const ok = await hull(['exec', name, 'sh', '-c', 'echo fine'], {}, nodeCopy);
+    expect(ok.stdout).toBe('fine\n');
+  });
+
+  it('the init stage runs node through a read-only bind of itself (chapter 02, which shares the host files, shows it)', async () => {
+    // Chapter 02's step on the copy of node (first in PATH, so npx and tsx run it): its PID 1 execs sh, which keeps the mount namespace.
+    const r = await runStep('02-pid-mount', ['--', 'sh', '-c', `grep " ${nodeCopy} " /proc/self/mountinfo`], { env: { PATH: `${work}:${process.env.PATH ?? ''}` } });
+    expect(r.stderr).toBe('');
+    const line = r.stdout.trim();
+    expect(line.split(' ')[4]).toBe(nodeCopy);
+    expect(line.split(' ')[5]!.split(',')).toContain('ro');
+    expect(sha256(nodeCopy)).toBe(copyHash);
+  });
+});
