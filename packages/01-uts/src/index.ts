@@ -4,3 +4,4 @@ export * from './stage.js';
 export * from './run.js';
 export * from './errors.js';
 export * from './stdio.js';
+export * from './signals.js';

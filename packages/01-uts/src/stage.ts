@@ -10,7 +10,6 @@
 // child (docs/architecture.md). Each chapter has its own init.ts that adds its
 // setup steps; this module carries the spec in and the error out.
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   close,
@@ -31,6 +30,7 @@ import {
   execve,
   execReachesSelfCheck,
 } from '@hull/sys';
+import { signals } from './signals.js';
 import { StdioRelay } from './stdio.js';
 
 /** docker's exit codes for failures before the command runs. */
@@ -87,6 +87,8 @@ export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Pro
   const [specR, specW] = pipe2(O_CLOEXEC);
   const [reportR, reportW] = pipe2(O_CLOEXEC);
   const relay = opts.terminal ? undefined : StdioRelay.open(opts.stdio ?? [0, 1, 2]);
+  // From before the clone: a signal that comes while we set up waits for the command (signals.ts).
+  const signalSession = signals.session();
   let child: Child;
   try {
     // The spec is small; it fits in the pipe buffer, so this cannot block.
@@ -110,6 +112,7 @@ export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Pro
   } catch (err) {
     close(reportR);
     relay?.abandon();
+    signalSession.close();
     throw err;
   } finally {
     close(specR);
@@ -117,7 +120,6 @@ export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Pro
   }
   relay?.start();
 
-  const stopForwarding = forwardSignals(child, opts.namespaces.includes('pid'));
   try {
     const report = await readToEnd(reportR);
     if (report.length > 0) {
@@ -125,10 +127,12 @@ export async function runContainer<S extends BaseSpec>(opts: RunOptions<S>): Pro
       const failure = JSON.parse(report.toString('utf8')) as { message: string; exitCode: number };
       throw new ContainerError(failure.message, failure.exitCode);
     }
+    // EOF: the execve happened, the command runs. Now, and not before, it gets its signals.
+    signalSession.forwardTo(child, opts.namespaces.includes('pid'));
     opts.onStart?.(child.pid);
     return exitCodeOf(await child.exited);
   } finally {
-    stopForwarding();
+    signalSession.close();
     await relay?.finish();
   }
 }
@@ -138,40 +142,6 @@ function stageEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   return env;
-}
-
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
-const TERMINATING = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
-
-/**
- * Signals sent to us go to the container. PID 1 of a PID namespace is special:
- * the kernel drops any signal for which it has no handler (only SIGKILL and
- * SIGSTOP get through). `sleep` as PID 1 would shrug off SIGTERM forever, so
- * for a terminating signal the command does not catch, we send SIGKILL: the
- * outcome a normal process would have had.
- */
-function forwardSignals(child: Child, pidNamespace: boolean): () => void {
-  const handlers = FORWARDED.map((name) => {
-    const handler = () => {
-      if (pidNamespace && TERMINATING.has(name) && !catchesSignal(child.pid, name)) child.kill('SIGKILL');
-      else child.kill(name);
-    };
-    process.on(name, handler);
-    return () => process.off(name, handler);
-  });
-  return () => handlers.forEach((off) => off());
-}
-
-/** Does the process have a handler for this signal? (SigCgt in /proc/PID/status.) */
-export function catchesSignal(pid: number, name: string): boolean {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const mask = BigInt('0x' + (/^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
-    const n = (osConstants.signals as Record<string, number>)[name]!;
-    return ((mask >> BigInt(n - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------- init side

@@ -3,7 +3,7 @@
 // -> the store (name taken under the lock) -> started here (foreground) or
 // by the supervisor (-d).
 import { mkdirSync } from 'node:fs';
-import { catchesSignal, ContainerError } from '@hull/01-uts';
+import { ContainerError, signals } from '@hull/01-uts';
 import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
 import { parsePublish, publishConflict, publishProblem, type PortMapping } from '@hull/06-network';
 import { createProgress, pull, Store } from '@hull/07-oci-pull';
@@ -228,40 +228,23 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   // A Ctrl-C or SIGTERM while we mount and clone would kill us half-way and
-  // leave the mount and the cgroup behind. Hold it until the container runs,
-  // then hand it to PID 1 as runContainer would have (a terminating signal PID
-  // 1 does not handle becomes SIGKILL: the kernel drops it otherwise). The
-  // handler stays for our whole life: once the container has exited, a signal
-  // must not cut its cleanup short either (runContainer forwards in between).
-  const held: NodeJS.Signals[] = [];
-  let forwarding = false;
-  const hold = (signal: NodeJS.Signals) => {
-    if (!forwarding) held.push(signal);
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, hold);
-  const release = (pid: number) => {
-    forwarding = true;
-    for (const signal of held.splice(0)) {
-      try {
-        process.kill(pid, catchesSignal(pid, signal) ? signal : 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  };
-  if (tty) return runWithTerminal(config, root, interactive, release);
+  // leave the mount and the cgroup behind. So we hold signals from here on, for
+  // our whole life: runContainer hands them to PID 1 once it runs (queued ones
+  // first), and once the container has exited they must not cut its cleanup
+  // short either (01-uts signals.ts).
+  signals.hold();
+  if (tty) return runWithTerminal(config, root, interactive);
   // Without -i docker gives the container no stdin; /dev/null is the honest equivalent.
   const stdin = interactive ? 0 : open('/dev/null', O_RDONLY | O_CLOEXEC);
   try {
     const started = await startContainer(config, [stdin, 1, 2], root);
-    release(started.pid);
     return await started.exited;
   } finally {
     if (stdin !== 0) close(stdin);
   }
 }
 
-async function runWithTerminal(config: ContainerConfig, root: string, interactive: boolean, release: (pid: number) => void): Promise<number> {
+async function runWithTerminal(config: ContainerConfig, root: string, interactive: boolean): Promise<number> {
   const { Terminal } = await import('../terminal.js');
   const terminal = Terminal.open();
   let started;
@@ -272,7 +255,6 @@ async function runWithTerminal(config: ContainerConfig, root: string, interactiv
     throw err;
   }
   terminal.attach(interactive);
-  release(started.pid);
   try {
     return await started.exited;
   } finally {
