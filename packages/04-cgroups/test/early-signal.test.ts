@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxRootfs, collect, descendants, hostSnapshot, requireRoot, startStep, waitFor, type HostSnapshot } from '@hull/testkit';
 import { expectNoLeftovers } from './leftovers.js';
+import { stepProcess } from './step-process.js';
 
 const STEP = '04-cgroups';
 
@@ -17,14 +18,6 @@ function readOr(path: string, fallback = ''): string {
   } catch {
     return fallback;
   }
-}
-
-/** The node process running main.ts under npx and tsx (the one a learner's Ctrl-C reaches). */
-function stepProcess(): number | undefined {
-  return descendants().find((pid) => {
-    const argv = readOr(`/proc/${pid}/cmdline`).split('\0');
-    return argv.some((a) => a.includes('tsx/dist/loader')) && argv.some((a) => a.endsWith(`${STEP}/src/main.ts`));
-  });
 }
 
 let before: HostSnapshot;
@@ -50,7 +43,7 @@ describe.skipIf(!requireRoot(STEP))('04-cgroups: a signal sent while the contain
       const child = startStep(STEP, ['--rootfs', rootfs, '--pids-max', '20', '--', 'sleep', seconds]);
       const done = collect(child, { timeoutMs: 60_000 });
       let step: number | undefined;
-      await waitFor(() => (step = stepProcess()) !== undefined, 60_000, 'the step process');
+      await waitFor(() => (step = stepProcess(STEP)) !== undefined, 60_000, 'the step process');
       // Its child is the container's init (the native helper clones it); watch
       // that one process's cgroup in a tight loop, and fire the moment it joins.
       let init: number | undefined;

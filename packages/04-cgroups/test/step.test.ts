@@ -19,6 +19,7 @@ import {
 } from '@hull/testkit';
 import { detectLayout } from '../src/index.js';
 import { expectNoLeftovers } from './leftovers.js';
+import { stepProcess } from './step-process.js';
 
 const STEP = '04-cgroups';
 const layout = detectLayout();
@@ -31,14 +32,6 @@ function cgroupFile(controller: 'pids' | 'memory' | 'cpu', name: string, file: s
 const read = (path: string) => readFileSync(path, 'utf8').trim();
 const keyed = (path: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(read(path))?.[1] ?? NaN);
 
-function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
-
 /** The cgroup (e.g. "hull/3f2a...") a descendant of ours runs in, as /proc/PID/cgroup tells the host. */
 function containerCgroup(): string | undefined {
   for (const pid of descendants()) {
@@ -50,17 +43,6 @@ function containerCgroup(): string | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * The node process running main.ts (under npx and tsx's wrapper, which do
- * not pass SIGTERM on): the one to signal, as a learner's Ctrl-C would.
- */
-function stepProcess(): number | undefined {
-  return descendants().find((pid) => {
-    const argv = cmdline(pid);
-    return argv.some((a) => a.includes('tsx/dist/loader')) && argv.some((a) => a.endsWith(`${STEP}/src/main.ts`));
-  });
 }
 
 // After the whole file, bad usage included: no cgroup, mount or process of ours is left.
@@ -126,7 +108,7 @@ describe.skipIf(!requireRoot(STEP))('04-cgroups: limits that bite', () => {
     // The host is not limited: it forks freely meanwhile.
     expect((await run('sh', ['-c', `for i in $(seq 1 ${n + 10}); do true & done; wait; echo ok`])).stdout).toBe('ok\n');
 
-    process.kill(stepProcess()!, 'SIGTERM');
+    process.kill(stepProcess(STEP)!, 'SIGTERM');
     const r = await done;
     // PID 1 (sh) has no SIGTERM handler, so it is killed: 128 + SIGKILL.
     expect(r.code).toBe(137);
@@ -158,7 +140,7 @@ describe.skipIf(!requireRoot(STEP))('04-cgroups: limits that bite', () => {
     if (layout.version === 1) expect(read(cgroupFile('cpu', name!, 'cpu.cfs_quota_us'))).toBe(String(quota));
     else expect(read(cgroupFile('cpu', name!, 'cpu.max'))).toBe(`${quota} 100000`);
     await waitFor(() => keyed(cgroupFile('cpu', name!, 'cpu.stat'), 'nr_throttled') > 0, 30_000, 'the loop to be throttled');
-    process.kill(stepProcess()!, 'SIGTERM');
+    process.kill(stepProcess(STEP)!, 'SIGTERM');
     expect((await done).code).toBe(137);
     expect(existsSync(cgroupFile('cpu', name!, ''))).toBe(false);
   });
