@@ -12,6 +12,7 @@
 //   HULL_CGROUP2_ACCEL    kvm or tcg (default: kvm only with real VMX/SVM, see pickAccel)
 //   HULL_CGROUP2_TIMEOUT  seconds before the guest is stopped (default 1800)
 //   HULL_CGROUP2_FILES    space-separated test files to run instead of the whole list
+//   HULL_CGROUP2_SLOW=1   also the slow files (CGROUP2_SLOW_FILES in vitest.config.ts)
 //   HULL_TEST_SUMMARY_DIR if set, the counts also go to cgroup2.json there (tools/test.mjs's format)
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -81,13 +82,16 @@ function jobScript(files) {
     npm_config_cache: '/tmp/npm-cache',
     npm_config_update_notifier: 'false',
     npm_config_offline: 'true',
+    HULL_CGROUP2_SLOW: process.env.HULL_CGROUP2_SLOW === '1' ? '1' : '0',
   };
   const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
     '# Written by tools/cgroup2/harness.mjs; run by the guest\'s PID 1.',
     ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
     'cd /job',
-    `exec node node_modules/vitest/vitest.mjs run --config tools/cgroup2/vitest.config.ts ${files.map(quote).join(' ')}`,
+    // The guest stops its own tests a little before the harness would stop qemu, so
+    // what ran is still reported (timeout's 124 fails the run).
+    `exec timeout -k 10 ${Math.max(60, timeoutS - 90)} node node_modules/vitest/vitest.mjs run --config tools/cgroup2/vitest.config.ts ${files.map(quote).join(' ')}`,
     '',
   ].join('\n');
 }
