@@ -120,8 +120,9 @@ describe.skipIf(!requireRoot('04-cgroups v2-kernel') || !v2)('CgroupV2 on a real
     const s = startIn(cg.dir, 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 60 & done 2>/dev/null; wait');
     try {
       await waitFor(() => keyed(join(cg.dir, 'pids.events'), 'max') > 0, 30_000, 'a fork to be refused');
-      await waitFor(() => Number(read(join(cg.dir, 'pids.current'))) === n, 30_000, `pids.current to reach ${n}`);
-      // The shell keeps trying; the kernel's count (forks in flight included) stays at the limit.
+      // dash gives up at its first failed fork (it may exit itself), so the tree
+      // holds n or n-1 tasks: full up to the limit, never past it.
+      await waitFor(() => Number(read(join(cg.dir, 'pids.current'))) >= n - 1, 30_000, `pids.current to reach ${n - 1}`);
       for (let i = 0; i < 20; i++) {
         expect(cg.usage().pidsCurrent).toBeLessThanOrEqual(n);
         await new Promise((r) => setTimeout(r, 10));
@@ -130,7 +131,9 @@ describe.skipIf(!requireRoot('04-cgroups v2-kernel') || !v2)('CgroupV2 on a real
     } finally {
       await cg.destroy();
     }
-    expect(await s.exited).toEqual([null, 'SIGKILL']);
+    const [code, signal] = await s.exited;
+    // dash's "Cannot fork" (a non-zero exit), or still waiting for its sleeps when destroy killed it.
+    expect(signal === 'SIGKILL' || (code !== null && code !== 0 && code !== 99)).toBe(true);
   });
 
   it('memory.max bites: a hog is OOM-killed and memory.events counts one oom_kill', async () => {
