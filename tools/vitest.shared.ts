@@ -1,6 +1,7 @@
 // One vitest setup for every package: @hull/* resolves to sources (as tsx
 // does for learners), generous timeouts (real namespaces, real registries),
 // and the no-skip rule under CI.
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
@@ -23,4 +24,20 @@ export function hullProject(packageDir: string, extra: ViteUserConfig['test'] = 
       ...extra,
     },
   });
+}
+
+/**
+ * The cgroup version this kernel runs: 2 when /sys/fs/cgroup is the unified
+ * tree (it has cgroup.controllers), 1 on a v1 or hybrid host such as ours.
+ * Test files that only apply to one version are left out of the other's run
+ * rather than skipped. HULL_CGROUP_EXPECT=v1|v2 (set by the cgroup v2 guest)
+ * turns a host of the other kind into an error instead of a quieter run.
+ */
+export function cgroupVersion(): 1 | 2 {
+  const version = existsSync('/sys/fs/cgroup/cgroup.controllers') ? 2 : 1;
+  const expected = process.env.HULL_CGROUP_EXPECT;
+  if (expected !== undefined && expected !== `v${version}`) {
+    throw new Error(`HULL_CGROUP_EXPECT=${expected}, but this kernel runs cgroup v${version} at /sys/fs/cgroup`);
+  }
+  return version;
 }

@@ -45,6 +45,20 @@ function containerCgroup(): string | undefined {
   return undefined;
 }
 
+/** The command names (comm) of the processes in cgroup `name` now. */
+function cgroupCommands(name: string): string[] {
+  return read(cgroupFile('pids', name, 'cgroup.procs'))
+    .split('\n')
+    .filter(Boolean)
+    .map((pid) => {
+      try {
+        return read(`/proc/${pid}/comm`);
+      } catch {
+        return ''; // exited meanwhile
+      }
+    });
+}
+
 // After the whole file, bad usage included: no cgroup, mount or process of ours is left.
 let before: HostSnapshot;
 let rootfs = '';
@@ -136,6 +150,10 @@ describe.skipIf(!requireRoot(STEP))('04-cgroups: limits that bite', () => {
     const done = collect(child, { timeoutMs: 90_000 });
     let name: string | undefined;
     await waitFor(() => (name = containerCgroup()) !== undefined, 60_000, 'the container to join its cgroup');
+    // The init stage joins the cgroup just before execve, and the throttle slows
+    // that last stretch too: wait until sh itself runs, so the SIGTERM below
+    // never lands in the window between the join and the exec (issue 17, section 4).
+    await waitFor(() => cgroupCommands(name!).includes('sh'), 60_000, 'CMD to run in its cgroup');
     const quota = Math.round(cpus * 100_000);
     if (layout.version === 1) expect(read(cgroupFile('cpu', name!, 'cpu.cfs_quota_us'))).toBe(String(quota));
     else expect(read(cgroupFile('cpu', name!, 'cpu.max'))).toBe(`${quota} 100000`);
