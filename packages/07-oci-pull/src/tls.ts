@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { connect, rootCertificates } from 'node:tls';
+import { connect, createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent } from 'undici';
 import { ContainerError } from '@hull/01-uts';
 
@@ -62,9 +62,11 @@ export function registryTls(host: string, env: NodeJS.ProcessEnv = process.env):
 
 /** The TLS options for every connection of one registry client. */
 export interface TlsOptions {
-  ca: string[];
-  cert?: string;
-  key?: string;
+  /**
+   * Built once: a few hundred roots parsed per connection would cost every
+   * blob download of a pull the same work again.
+   */
+  secureContext: SecureContext;
 }
 
 /**
@@ -75,7 +77,16 @@ export interface TlsOptions {
 export function registryTlsOptions(host: string, env: NodeJS.ProcessEnv = process.env): TlsOptions {
   const tls = registryTls(host, env);
   const system = existsSync(SYSTEM_BUNDLE) ? [readFileSync(SYSTEM_BUNDLE, 'utf8')] : [];
-  return { ca: [...rootCertificates, ...system, ...tls.cas], ...(tls.client ? { cert: tls.client.cert, key: tls.client.key } : {}) };
+  try {
+    return {
+      secureContext: createSecureContext({
+        ca: [...rootCertificates, ...system, ...tls.cas],
+        ...(tls.client ? { cert: tls.client.cert, key: tls.client.key } : {}),
+      }),
+    };
+  } catch (err) {
+    throw new ContainerError(`${host}: unusable certificate or key in ${tls.dirs.join(', ') || SYSTEM_BUNDLE}: ${(err as Error).message}`);
+  }
 }
 
 /** The connection pool fetch uses for one registry client. */
