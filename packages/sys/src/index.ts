@@ -11,3 +11,4 @@ export * from './pty.js';
 export * from './ffi.js';
 export * from './bpf.js';
 export * from './peercred.js';
+export * from './oci-spec.js';
