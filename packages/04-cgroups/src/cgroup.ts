@@ -49,12 +49,23 @@ export interface Cgroup {
   destroy(opts?: DrainOptions): Promise<void>;
 }
 
-/** A container id is one path component: no "/", no "..", nothing a shell would mangle. */
+/**
+ * A container's cgroup under `hull/`: one path component (hull's own ids), or
+ * a few of them for an OCI runtime's cgroupsPath ("podman-1/libpod-abc").
+ * Each component: no "/", no ".." or ".", nothing a shell would mangle.
+ */
 export function checkCgroupId(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) {
-    throw new ContainerError(`cgroup id ${JSON.stringify(id)}: use letters, digits, "_", "." and "-" (at most 128)`);
+  const parts = id.split('/');
+  if (parts.length > 8 || !parts.every((p) => /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(p) && !/^\.+$/.test(p))) {
+    throw new ContainerError(`cgroup id ${JSON.stringify(id)}: use letters, digits, "_", ".", ":" and "-" (at most 128), at most 8 components joined by "/"`);
   }
   return id;
+}
+
+/** The directories between `base` (exclusive) and `base/name` (exclusive): `hull`, `hull/a`, ... for `hull/a/b`. */
+export function ancestorsOf(base: string, name: string): string[] {
+  const parts = name.split('/');
+  return parts.slice(0, -1).map((_, i) => `${base}/${parts.slice(0, i + 1).join('/')}`);
 }
 
 /** mkdir that accepts an existing directory: the shared `hull` parent outlives every container. */

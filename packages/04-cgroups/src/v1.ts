@@ -12,6 +12,7 @@ import { ContainerError } from '@hull/01-uts';
 import { type CgroupFs, hostCgroupFs, parseKeyed, parsePids } from './cgroupfs.js';
 import {
   type Cgroup,
+  ancestorsOf,
   CGROUP_PARENT,
   type CgroupUsage,
   checkCgroupId,
@@ -75,7 +76,8 @@ export class CgroupV1 implements Cgroup {
     const made: string[] = [];
     try {
       for (const dir of cgroup.dirs) {
-        ensureDir(fs, dir.slice(0, dir.lastIndexOf('/')));
+        const mountPoint = dir.slice(0, dir.length - name.length - 1);
+        for (const ancestor of ancestorsOf(mountPoint, name)) ensureDir(fs, ancestor);
         makeOwnDir(fs, dir, name);
         made.push(dir);
       }

@@ -9,6 +9,7 @@ import { SyscallError } from '@hull/sys';
 import { type CgroupFs, hostCgroupFs, parseKeyed, parsePids } from './cgroupfs.js';
 import {
   type Cgroup,
+  ancestorsOf,
   CGROUP_PARENT,
   type CgroupUsage,
   checkCgroupId,
@@ -77,10 +78,12 @@ export class CgroupV2 implements Cgroup {
     // Enable every controller we can, not just the needed ones, so usage can be read back.
     const wanted = V2_CONTROLLERS.filter((c) => available.includes(c));
     const cgroup = new CgroupV2(fs, root, name, limits);
-    const parent = `${root}/${CGROUP_PARENT}`;
     enableControllers(fs, root, wanted);
-    ensureDir(fs, parent);
-    enableControllers(fs, parent, wanted);
+    // `hull`, and the levels of a nested cgroupsPath: none of them ever holds a process.
+    for (const parent of ancestorsOf(root, name)) {
+      ensureDir(fs, parent);
+      enableControllers(fs, parent, wanted);
+    }
     makeOwnDir(fs, cgroup.dir, name);
     try {
       cgroup.writeLimits();

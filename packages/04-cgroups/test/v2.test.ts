@@ -146,12 +146,21 @@ describe('CgroupV2', () => {
     expect(f.cgroups()).toEqual(['hull']);
   });
 
-  it('refuses an id that is not one path component', () => {
+  it('refuses an id that could leave hull/ or is not a plain name', () => {
     const f = fake();
-    for (const bad of ['../escape', 'a/b', '', '.hidden']) {
+    for (const bad of ['../escape', 'a/../../b', 'a//b', '/abs', 'a/', '', '.hidden', 'a/./b', 'a/b/c/d/e/f/g/h/i']) {
       expect(() => CgroupV2.create(f.root, bad, { pidsMax: 5 }, f)).toThrow(/cgroup id/);
     }
     expect(f.cgroups()).toEqual([]);
+  });
+
+  it('nests a path id (an OCI cgroupsPath) under hull/, enabling controllers at every level', () => {
+    const f = fake();
+    const [a, b] = [id(), id()];
+    const cg = CgroupV2.create(f.root, `${a}/${b}`, { pidsMax: 5 }, f);
+    expect(cg.name).toBe(`hull/${a}/${b}`);
+    expect(f.read(`${f.root}/hull/${a}/cgroup.subtree_control`)).toContain('pids');
+    expect(f.read(`${f.root}/hull/${a}/${b}/pids.max`)).toBe('5');
   });
 
   it('refuses an id already in use', () => {
