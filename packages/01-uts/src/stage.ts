@@ -197,17 +197,17 @@ export function runStage<S extends BaseSpec>(setup: (spec: S) => void): never {
 let reachesSelf: ((path: string) => boolean) | undefined;
 
 /** Find argv[0] the way execvp does, using the container's PATH, then exec it. */
-export function execCommand(argv: readonly string[], env: readonly string[]): never {
+export function execCommand(argv: readonly string[], env: readonly string[], reaches = reachesSelf, keepFds = 0): never {
   const name = argv[0];
   if (!name) throw new ContainerError('no command given', EXIT_RUNTIME);
   const path = resolveCommand(name, env);
   // Whatever Node or our setup opened without O_CLOEXEC stays here: the command
   // gets 0, 1, 2 only (runc closes them for CVE-2024-21626's class too). The
   // report pipe is already close-on-exec, so a failed execve can still report.
-  closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+  closeRange(3 + keepFds, 0xffffffff, CLOSE_RANGE_CLOEXEC);
   // CVE-2019-5736: until execve we are the host's node, and `#!/proc/self/exe`
   // (or a PT_INTERP naming it) would run it inside the container.
-  if (reachesSelf?.(path)) throw new ContainerError(`exec "${name}": refused: it would run hull's own node binary (/proc/self/exe)`, EXIT_CANNOT_EXECUTE);
+  if (reaches?.(path)) throw new ContainerError(`exec "${name}": refused: it would run hull's own node binary (/proc/self/exe)`, EXIT_CANNOT_EXECUTE);
   try {
     return execve(path, argv, env);
   } catch (err) {

@@ -1,0 +1,292 @@
+// `hull-runtime create` (and the first half of `run`): from a bundle to an
+// init that waits on the exec FIFO, as runtime.md's "create" says: every
+// resource the spec asks for is set up, the user process is not run yet.
+//
+//   check id + bundle -> state dir, exec FIFO -> cgroup (linux.resources,
+//   cgroupsPath) and device allow list -> clone the init into the new
+//   namespaces -> it mounts; we run prestart/createRuntime hooks -> it
+//   pivots and joins the cgroup -> "created" -> state.json, --pid-file
+//
+// The init is our child but must outlive us (conmon and containerd's shim
+// are subreapers: they adopt and reap it), so no PDEATHSIG for `create`.
+import { createHash } from 'node:crypto';
+import { ContainerError, extname, stageArgv } from '@hull/01-uts';
+import { type Cgroup, type CgroupLimits, createCgroup, detectLayout } from '@hull/04-cgroups';
+import { writeFileAtomic } from '@hull/06-network';
+import {
+  type Child,
+  close,
+  mknod,
+  type Namespace,
+  NAMESPACE_FLAGS,
+  O_CLOEXEC,
+  OCI_VERSION,
+  pipe2,
+  read,
+  type RuntimeSpec,
+  spawn,
+  type SpecHook,
+  type SpecNamespaceType,
+  write,
+} from '@hull/sys';
+import { attachDeviceProgram, DeviceCgroup } from '../security/devices.js';
+import { planSecurity } from '../security/plan.js';
+import { processStartTime } from '../store.js';
+import { type Bundle, loadBundle } from './bundle.js';
+import { runHook } from './hooks.js';
+import type { RuntimeInitSpec } from './init.js';
+import { execFifoPath, makeContainerDir, removeContainerPath, type RuntimeRecord, RuntimeError, writeRecord } from './state.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  /** Pass our fds 3 .. 3+N-1 on to the container's process at the same numbers. */
+  preserveFds?: number;
+  /** `create`: the init outlives us. `run`: it dies with us (PDEATHSIG), we wait for it. */
+  detach: boolean;
+}
+
+export interface Created {
+  record: RuntimeRecord;
+  child: Child;
+}
+
+const NS_NAMES: Record<SpecNamespaceType, Namespace | null> = {
+  pid: 'pid',
+  network: 'net',
+  mount: 'mnt',
+  ipc: 'ipc',
+  uts: 'uts',
+  user: 'user',
+  cgroup: 'cgroup',
+  time: null,
+};
+
+/** The sysctls the kernel keeps per namespace (runc's list): any other would change the host. */
+function checkSysctl(spec: RuntimeSpec, newNs: Set<Namespace>): Record<string, string> {
+  const sysctl = spec.linux?.sysctl ?? {};
+  for (const key of Object.keys(sysctl)) {
+    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw new RuntimeError(`sysctl ${JSON.stringify(key)}: not a sysctl name`);
+    const ipc = /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\..+)$/.test(key);
+    const net = key.startsWith('net.');
+    const uts = key === 'kernel.hostname' || key === 'kernel.domainname';
+    const own = (ipc && newNs.has('ipc')) || (net && newNs.has('net')) || (uts && newNs.has('uts'));
+    if (!own) throw new RuntimeError(`sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`);
+  }
+  return sysctl;
+}
+
+/** linux.resources -> 04's limits. What 04 cannot write yet is refused rather than silently dropped. */
+export function limitsFromResources(spec: RuntimeSpec): CgroupLimits {
+  const r = spec.linux?.resources ?? {};
+  const limits: CgroupLimits = {};
+  if (r.pids?.limit !== undefined && r.pids.limit > 0) limits.pidsMax = r.pids.limit;
+  if (r.memory?.limit !== undefined && r.memory.limit > 0) limits.memoryBytes = r.memory.limit;
+  const quota = r.cpu?.quota;
+  if (quota !== undefined && quota > 0) limits.cpus = quota / (r.cpu?.period && r.cpu.period > 0 ? r.cpu.period : 100_000);
+  return limits;
+}
+
+/** cgroupsPath under hull's own parent: "/a/b" and "hull/a/b" both become hull/a/b; none gives hull/<id>. */
+export function cgroupNameFor(spec: RuntimeSpec, id: string): string {
+  const path = (spec.linux?.cgroupsPath ?? '').replace(/^\/+/, '').replace(/^hull\//, '');
+  // systemd's "slice:prefix:name" form needs --systemd-cgroup, which main refuses without systemd.
+  return path === '' ? id : path;
+}
+
+function newNamespaces(spec: RuntimeSpec): { create: Namespace[]; joins: RuntimeInitSpec['joins'] } {
+  const create: Namespace[] = [];
+  const joins: RuntimeInitSpec['joins'] = [];
+  for (const ns of spec.linux?.namespaces ?? []) {
+    const name = NS_NAMES[ns.type];
+    if (name === null) throw new RuntimeError(`the ${ns.type} namespace is not supported by hull-runtime`);
+    if (name === 'user') throw new RuntimeError('user namespaces (linux.uidMappings) are not supported by hull-runtime yet; `hull run --userns remap` has them');
+    if (ns.path === undefined) create.push(name);
+    else if (name === 'pid' || name === 'mnt') throw new RuntimeError(`joining an existing ${ns.type} namespace (${ns.path}) is not supported by hull-runtime yet`);
+    else joins.push({ flag: NAMESPACE_FLAGS[name], path: ns.path, type: ns.type });
+  }
+  // The init sets up the rootfs with mounts that must not reach the host.
+  if (!create.includes('mnt')) throw new RuntimeError('linux.namespaces: hull-runtime needs a new mount namespace');
+  return { create, joins };
+}
+
+function stateFor(id: string, bundle: Bundle, status: string, pid?: number): Record<string, unknown> {
+  return { ociVersion: OCI_VERSION, id, status, ...(pid ? { pid } : {}), bundle: bundle.dir, annotations: bundle.spec.annotations ?? {} };
+}
+
+/** Read the init's newline-delimited reports until one is a step, "created", or its failure. */
+class ReportReader {
+  private buf = '';
+  private readonly chunk = Buffer.alloc(4096);
+  constructor(private readonly fd: number) {}
+
+  next(): Record<string, unknown> | null {
+    for (;;) {
+      const nl = this.buf.indexOf('\n');
+      if (nl >= 0) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        return JSON.parse(line) as Record<string, unknown>;
+      }
+      const n = read(this.fd, this.chunk);
+      if (n === 0) {
+        // 01's failStage writes its {message, exitCode} without a newline, then exits.
+        const rest = this.buf.trim();
+        this.buf = '';
+        return rest ? (JSON.parse(rest) as Record<string, unknown>) : null;
+      }
+      this.buf += this.chunk.subarray(0, n).toString('utf8');
+    }
+  }
+}
+
+export async function createContainer(o: CreateOptions): Promise<Created> {
+  const bundle = loadBundle(o.bundle);
+  const { spec } = bundle;
+  const proc = spec.process;
+  if (!proc) throw new RuntimeError('config.json: process is required to create a container');
+  const { create: namespaces, joins } = newNamespaces(spec);
+  const sysctl = checkSysctl(spec, new Set(namespaces));
+  if (proc.terminal && !o.consoleSocket) throw new RuntimeError('cannot allocate tty if hull-runtime will detach without setting console socket');
+  if (!proc.terminal && o.consoleSocket) throw new RuntimeError('cannot use console socket if hull-runtime will not detach or allocate tty');
+  if (o.consoleSocket) throw new RuntimeError('--console-socket is not supported by hull-runtime yet');
+  const limits = limitsFromResources(spec);
+  const cgroupName = cgroupNameFor(spec, o.id);
+
+  makeContainerDir(o.root, o.id);
+  let cgroup: Cgroup | undefined;
+  let devices: DeviceCgroup | undefined;
+  let child: Child | undefined;
+  const fds: number[] = [];
+  try {
+    const fifo = execFifoPath(o.root, o.id);
+    mknod(fifo, 0o010000 | 0o600, 0);
+    cgroup = createCgroup(cgroupName, limits);
+    // Interim hardening: hull's docker-like defaults (issue 14 maps the spec's own fields).
+    const security = planSecurity({ user: { uid: proc.user.uid, gid: proc.user.gid, groups: proc.user.additionalGids ?? [] } });
+    if (security.deviceProgram) attachDeviceProgram(cgroup, security.deviceProgram);
+    if (security.deviceCgroup) devices = DeviceCgroup.create(security.deviceCgroup.mountPoint, `rt-${createHash('sha256').update(cgroupName).digest('hex').slice(0, 24)}`, security.deviceCgroup.rules);
+    const layout = detectLayout();
+    const cgroupV1Dirs: Record<string, string> = {};
+    for (const dir of [...cgroup.dirs, ...(devices ? [devices.path] : [])]) {
+      const mountPoint = dir.slice(0, dir.lastIndexOf(`/hull/`));
+      cgroupV1Dirs[mountPoint] = dir;
+    }
+    const record: RuntimeRecord = {
+      id: o.id,
+      pid: 0,
+      pidStartTime: 0,
+      bundle: bundle.dir,
+      rootfs: bundle.rootfs,
+      created: new Date().toISOString(),
+      annotations: spec.annotations ?? {},
+      cgroup: cgroupName,
+      cgroupDirs: [...cgroup.dirs, ...(devices ? [devices.path] : [])],
+      config: bundle.text,
+    };
+    writeRecord(o.root, record);
+    const hooks = (kind: keyof NonNullable<RuntimeSpec['hooks']>): SpecHook[] => spec.hooks?.[kind] ?? [];
+    const hasDevBind = (spec.mounts ?? []).some((m) => m.destination.replace(/\/+$/, '') === '/dev' && (m.type === 'bind' || m.options?.includes('bind') || m.options?.includes('rbind')));
+    const initSpec: RuntimeInitSpec = {
+      id: o.id,
+      argv: proc.args!,
+      env: proc.env ?? [],
+      rootfs: bundle.rootfs,
+      bundle: bundle.dir,
+      mounts: spec.mounts ?? [],
+      readonlyRoot: spec.root?.readonly ?? false,
+      ...(spec.linux?.rootfsPropagation ? { rootfsPropagation: spec.linux.rootfsPropagation } : {}),
+      noPivot: o.noPivot ?? false,
+      joins,
+      ...(spec.hostname !== undefined && (namespaces.includes('uts') || joins.some((j) => j.type === 'uts')) ? { hostname: spec.hostname } : {}),
+      ...(spec.domainname !== undefined && (namespaces.includes('uts') || joins.some((j) => j.type === 'uts')) ? { domainname: spec.domainname } : {}),
+      cwd: proc.cwd,
+      ...(proc.user.umask !== undefined ? { umask: proc.user.umask } : {}),
+      devices: spec.linux?.devices ?? [],
+      defaultDevices: !hasDevBind,
+      terminal: proc.terminal ?? false,
+      sysctl,
+      fifo,
+      cgroupProcs: [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
+      cgroup: { cgroupV1Dirs: layout.version === 1 ? cgroupV1Dirs : {}, cgroupV2: layout.version === 2 },
+      hooks: { createContainer: hooks('createContainer'), startContainer: hooks('startContainer') },
+      state: stateFor(o.id, bundle, 'created'),
+      security: security.spec,
+      preserveFds: o.preserveFds ?? 0,
+      ...(proc.oomScoreAdj !== undefined ? { oomScoreAdj: proc.oomScoreAdj } : {}),
+    };
+    for (const warning of security.warnings) process.stderr.write(`hull-runtime: warning: ${warning}\n`);
+
+    const [specR, specW] = pipe2(O_CLOEXEC);
+    const [reportR, reportW] = pipe2(O_CLOEXEC);
+    const [continueR, continueW] = pipe2(O_CLOEXEC);
+    fds.push(specR, specW, reportR, reportW, continueR, continueW);
+    write(specW, Buffer.from(JSON.stringify(initSpec)));
+    close(specW);
+    fds.splice(fds.indexOf(specW), 1);
+    const preserved = Array.from({ length: o.preserveFds ?? 0 }, (_, i) => 3 + i);
+    const stage = new URL(`./init${extname(import.meta.url)}`, import.meta.url);
+    child = await spawn({
+      argv: stageArgv(stage),
+      env: stageEnv(),
+      namespaces,
+      stdio: [0, 1, 2, specR, reportW, continueR, ...preserved],
+      setsid: true,
+      pdeathsig: o.detach ? 0 : 'SIGKILL',
+      readonlyExecutable: true,
+    });
+    for (const fd of [specR, reportW, continueR]) {
+      close(fd);
+      fds.splice(fds.indexOf(fd), 1);
+    }
+    record.pid = child.pid;
+    record.pidStartTime = processStartTime(child.pid);
+    writeRecord(o.root, record);
+    const reports = new ReportReader(reportR);
+    for (;;) {
+      const msg = reports.next();
+      if (msg === null) throw new RuntimeError('the container init exited before it was created');
+      if (typeof msg.message === 'string') throw new ContainerError(msg.message, 1);
+      if (msg.step === 'createRuntime') {
+        const state = stateFor(o.id, bundle, 'creating', child.pid);
+        for (const hook of hooks('prestart')) runHook('prestart', hook, state);
+        for (const hook of hooks('createRuntime')) runHook('createRuntime', hook, state);
+        write(continueW, Buffer.from('1'));
+      } else if (msg.created === true) {
+        break;
+      }
+    }
+    for (const fd of [reportR, continueW]) {
+      close(fd);
+      fds.splice(fds.indexOf(fd), 1);
+    }
+    // conmon reads the pid file with atoi: digits only, no newline.
+    if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644);
+    return { record, child };
+  } catch (err) {
+    fds.forEach((fd) => close(fd));
+    if (child) {
+      child.kill('SIGKILL');
+      await child.exited.catch(() => undefined);
+    }
+    await cgroup?.destroy().catch(() => undefined);
+    try {
+      devices?.remove();
+    } catch {
+      // the error that brought us here matters more
+    }
+    removeContainerPath(o.root, o.id);
+    throw err;
+  }
+}
+
+/** The init stage needs our loader flags (tsx) and PATH; the container's own env travels in its spec. */
+function stageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
+}

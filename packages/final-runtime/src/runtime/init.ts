@@ -1,0 +1,228 @@
+// hull-runtime's init stage: PID 1 of the container until `start` lets it
+// exec. It does exactly what config.json says, in crun's order:
+//
+//   join namespaces given by path -> open the exec FIFO and cgroup.procs
+//   (host paths, before the host's tree goes) -> private mounts -> bind the
+//   rootfs -> config.json's mounts in order -> /dev nodes and links ->
+//   [host: prestart + createRuntime hooks] -> createContainer hooks ->
+//   pivot_root -> propagation, read-only root -> sysctl, hostname -> join the
+//   cgroup -> report "created" -> block on the FIFO until `start` ->
+//   startContainer hooks -> cwd -> masked paths, rlimits, caps, user,
+//   seccomp (hardening) -> execve(process.args)
+import { chownSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { ContainerError, type BaseSpec, execCommand, failStage, readSpec } from '@hull/01-uts';
+import { bindRootfs, createDevice, DEV_LINKS, DEVICES, pivotInto } from '@hull/03-chroot-proc';
+import { makeMountsPrivate } from '@hull/02-pid-mount';
+import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
+import {
+  chdir,
+  chroot,
+  close,
+  getcwd,
+  linux,
+  makedev,
+  mount,
+  MS_BIND,
+  MS_MOVE,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  MS_SHARED,
+  MS_SLAVE,
+  MS_UNBINDABLE,
+  dup2,
+  mknod,
+  open,
+  O_CLOEXEC,
+  O_RDONLY,
+  O_RDWR,
+  prctl,
+  PR_SET_DUMPABLE,
+  read,
+  type SpecDevice,
+  type SpecHook,
+  type SpecMount,
+  setns,
+  umask,
+  write,
+  execReachesSelfCheck,
+} from '@hull/sys';
+import { applySecurity, linuxSecurity, type SecuritySpec } from '../security/harden.js';
+import { runHook } from './hooks.js';
+import { applyMount, type MountContext, resolveInRoot } from './mounts.js';
+
+const REPORT_FD = 4;
+const CONTINUE_FD = 5;
+
+export interface RuntimeInitSpec extends BaseSpec {
+  id: string;
+  rootfs: string;
+  bundle: string;
+  mounts: SpecMount[];
+  readonlyRoot: boolean;
+  rootfsPropagation?: string;
+  noPivot: boolean;
+  /** Namespaces to enter by path (setns), as {flag, path}; the new ones were made by the clone. */
+  joins: { flag: number; path: string; type: string }[];
+  /** The container has its own UTS namespace: set hostname / domainname. */
+  hostname?: string;
+  domainname?: string;
+  cwd: string;
+  umask?: number;
+  devices: SpecDevice[];
+  /** runc makes the default nodes unless /dev is a bind mount of the host's. */
+  defaultDevices: boolean;
+  terminal: boolean;
+  sysctl: Record<string, string>;
+  fifo: string;
+  cgroupProcs: string[];
+  cgroup: Pick<MountContext, 'cgroupV1Dirs' | 'cgroupV2'>;
+  hooks: { createContainer: SpecHook[]; startContainer: SpecHook[] };
+  /** The state JSON hooks get on stdin (pid filled in by us). */
+  state: Record<string, unknown>;
+  security: SecuritySpec;
+  oomScoreAdj?: number;
+  /** --preserve-fds N: our fds 6.. carry them; they go to 3.. right before execve. */
+  preserveFds: number;
+}
+
+const PRESERVED_BASE = 6;
+/** Once "created" is reported the host is gone: failures go to the container's stderr. */
+let created = false;
+
+/** Tell the host where we are; newline-delimited JSON, so it can tell steps from a failure. */
+function report(msg: Record<string, unknown>): void {
+  write(REPORT_FD, Buffer.from(`${JSON.stringify(msg)}\n`));
+}
+
+/** Wait for the host's go-ahead (it ran its hooks); EOF means it gave up on us. */
+function waitContinue(): void {
+  const buf = Buffer.alloc(1);
+  if (read(CONTINUE_FD, buf) !== 1) throw new ContainerError('the runtime gave up on this container (a hook failed)');
+}
+
+function makeDevices(spec: RuntimeInitSpec): void {
+  const dev = resolveInRoot(spec.rootfs, '/dev');
+  mkdirSync(dev, { recursive: true, mode: 0o755 });
+  if (spec.defaultDevices) {
+    for (const device of DEVICES) {
+      const path = `${dev}/${device.name}`;
+      if (!exists(path)) createDevice(linux, dev, device);
+    }
+    for (const [target, name] of DEV_LINKS) if (!exists(`${dev}/${name}`)) linux.symlink(target, `${dev}/${name}`);
+  }
+  for (const d of spec.devices) {
+    const path = resolveInRoot(spec.rootfs, d.path);
+    mkdirSync(resolveInRoot(spec.rootfs, d.path.slice(0, d.path.lastIndexOf('/')) || '/'), { recursive: true, mode: 0o755 });
+    const type = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 }[d.type];
+    if (exists(path)) throw new ContainerError(`linux.devices ${d.path}: already exists in the rootfs`);
+    mknod(path, type | ((d.fileMode ?? 0o666) & 0o7777), d.type === 'p' ? 0 : makedev(d.major ?? 0, d.minor ?? 0));
+    linux.chmod(path, (d.fileMode ?? 0o666) & 0o7777);
+    // The node was just made by us: there is no symlink for chown to follow.
+    if (d.uid !== undefined || d.gid !== undefined) chownSync(path, d.uid ?? 0, d.gid ?? 0);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const PROPAGATION: Record<string, number> = {
+  private: MS_PRIVATE,
+  rprivate: MS_PRIVATE | MS_REC,
+  shared: MS_SHARED,
+  rshared: MS_SHARED | MS_REC,
+  slave: MS_SLAVE,
+  rslave: MS_SLAVE | MS_REC,
+  unbindable: MS_UNBINDABLE,
+  runbindable: MS_UNBINDABLE | MS_REC,
+};
+
+function enterRoot(spec: RuntimeInitSpec): void {
+  if (spec.noPivot) {
+    // --no-pivot (for a rootfs on a ramfs, where pivot_root is refused): move it over "/" and chroot.
+    chdir(spec.rootfs);
+    mount(spec.rootfs, '/', null, MS_MOVE);
+    chroot('.');
+    chdir('/');
+  } else {
+    pivotInto(linux, spec.rootfs);
+  }
+  if (spec.rootfsPropagation) mount(null, '/', null, PROPAGATION[spec.rootfsPropagation]!);
+  if (spec.readonlyRoot) mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY | 4 /* MS_NODEV, kept from bindRootfs */);
+}
+
+function setup(spec: RuntimeInitSpec): void {
+  for (const ns of spec.joins) {
+    const fd = open(ns.path, O_RDONLY | O_CLOEXEC);
+    try {
+      setns(fd, ns.flag);
+    } catch (err) {
+      throw new ContainerError(`join the ${ns.type} namespace ${ns.path}: ${(err as Error).message}`);
+    } finally {
+      close(fd);
+    }
+  }
+  // O_RDWR never blocks on a FIFO (fifo(7)), and keeps a reader open so `start`'s open for writing succeeds.
+  const fifo = open(spec.fifo, O_RDWR | O_CLOEXEC);
+  const cgroupProcs = openCgroupProcs(spec.cgroupProcs);
+  makeMountsPrivate(linux);
+  bindRootfs(linux, spec.rootfs);
+  const ctx: MountContext = { rootfs: spec.rootfs, bundle: spec.bundle, ...spec.cgroup };
+  for (const m of spec.mounts) applyMount(linux, m, ctx);
+  makeDevices(spec);
+  report({ step: 'createRuntime' });
+  waitContinue();
+  const state = { ...spec.state, pid: process.pid };
+  for (const hook of spec.hooks.createContainer) runHook('createContainer', hook, state);
+  enterRoot(spec);
+  for (const [key, value] of Object.entries(spec.sysctl)) writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
+  if (spec.hostname !== undefined) linux.sethostname(spec.hostname);
+  if (spec.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', spec.domainname);
+  if (spec.oomScoreAdj !== undefined) writeFileSync('/proc/self/oom_score_adj', String(spec.oomScoreAdj));
+  // Into the cgroup before "created", as runc: from here on `ps`, `kill --all`
+  // and the engine's stats see it. Node's memory so far stays charged where it
+  // was (charges do not move with a process), and pids.max does not block a move.
+  joinCgroup(cgroupProcs);
+  report({ created: true });
+  close(REPORT_FD);
+  close(CONTINUE_FD);
+  created = true;
+  // `start` writes one byte. Until then we sleep here, PID 1 of a created container.
+  const go = Buffer.alloc(1);
+  while (read(fifo, go) !== 1);
+  close(fifo);
+  for (const hook of spec.hooks.startContainer) runHook('startContainer', hook, state);
+  try {
+    chdir(spec.cwd);
+  } catch {
+    mkdirSync(spec.cwd, { recursive: true, mode: 0o755 });
+    chdir(spec.cwd);
+  }
+  // CVE-2024-21626's class: a cwd that "/" cannot reach (through a leaked fd) is refused.
+  if (!getcwd().startsWith('/')) throw new ContainerError(`cwd ${spec.cwd}: outside the container's root filesystem`);
+  if (spec.umask !== undefined) umask(spec.umask);
+  applySecurity(linuxSecurity, spec.security);
+  // --preserve-fds: into place at 3.. (dup2 clears close-on-exec on the copy).
+  for (let i = 0; i < spec.preserveFds; i++) dup2(PRESERVED_BASE + i, 3 + i);
+}
+
+try {
+  // As in 01's runStage: non-dumpable until execve, and the exec check loaded while the host's tree is here.
+  prctl(PR_SET_DUMPABLE, 0);
+  const reaches = execReachesSelfCheck();
+  const spec = readSpec<RuntimeInitSpec>();
+  setup(spec);
+  execCommand(spec.argv, spec.env, reaches, spec.preserveFds);
+} catch (err) {
+  if (!created) failStage(err);
+  const code = err instanceof ContainerError ? err.exitCode : 1;
+  process.stderr.write(`hull-runtime: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(code);
+}
