@@ -154,6 +154,8 @@ function enterRoot(spec: RuntimeInitSpec): void {
   } else {
     pivotInto(linux, spec.rootfs);
   }
+  // runc makes a missing cwd, before the root can turn read-only.
+  mkdirSync(spec.cwd, { recursive: true, mode: 0o755 });
   if (spec.rootfsPropagation) mount(null, '/', null, PROPAGATION[spec.rootfsPropagation]!);
   if (spec.readonlyRoot) mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY | 4 /* MS_NODEV, kept from bindRootfs */);
 }
@@ -199,12 +201,7 @@ function setup(spec: RuntimeInitSpec): void {
   while (read(fifo, go) !== 1);
   close(fifo);
   for (const hook of spec.hooks.startContainer) runHook('startContainer', hook, state);
-  try {
-    chdir(spec.cwd);
-  } catch {
-    mkdirSync(spec.cwd, { recursive: true, mode: 0o755 });
-    chdir(spec.cwd);
-  }
+  chdir(spec.cwd);
   // CVE-2024-21626's class: a cwd that "/" cannot reach (through a leaked fd) is refused.
   if (!getcwd().startsWith('/')) throw new ContainerError(`cwd ${spec.cwd}: outside the container's root filesystem`);
   if (spec.umask !== undefined) umask(spec.umask);

@@ -111,7 +111,8 @@ function frozen(record: RuntimeRecord): boolean {
   for (const dir of record.cgroupDirs) {
     try {
       if (existsSync(join(dir, 'freezer.state'))) return readFileSync(join(dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
-      if (existsSync(join(dir, 'cgroup.freeze')) && !dir.includes('/unified/')) return readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() === '1';
+      // pause writes cgroup.freeze (v2, or a hybrid host's unified tree); cgroup.events says whether it took.
+      if (existsSync(join(dir, 'cgroup.events'))) return /^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'));
     } catch {
       // a cgroup removed under us: not frozen
     }
