@@ -1,4 +1,5 @@
 export * from './hostname.js';
+export * from './random-id.js';
 export * from './cli.js';
 export * from './stage.js';
 export * from './run.js';

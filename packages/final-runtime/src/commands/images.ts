@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
-import { withLock } from '@hull/06-network';
+import { withLock } from '@hull/sys';
 import { createProgress, type ImageRecord, pull, Store } from '@hull/07-oci-pull';
 import { boolOption, type OptionSpecs, parseOptions, UsageError } from '../args.js';
 import { findImage, imageShortId } from '../image.js';
