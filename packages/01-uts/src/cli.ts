@@ -1,10 +1,7 @@
 // The contract every chapter's main.ts shares: `main.ts [--flags] -- CMD [ARGS...]`.
 // Usage errors are one line on stderr and exit code 2, like most Unix tools.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage-error.js';
 
 export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,5 +1,5 @@
 import type { Syscalls } from '@hull/sys';
-import { UsageError } from './cli.js';
+import { UsageError } from './usage-error.js';
 import { randomId } from './random-id.js';
 
 // RFC 1123 labels, and the kernel's limit: __NEW_UTS_LEN is 64.

@@ -3,6 +3,8 @@
 // loading the registry client, and `hull version` for any of it, so each
 // command's module is imported only when that command runs.
 import { readFileSync } from 'node:fs';
+// The one UsageError, from a module that imports nothing (no koffi for `hull version`).
+import { UsageError } from '@hull/01-uts/usage-error';
 import { trace } from './trace.js';
 
 type Command = (args: string[]) => Promise<number>;
@@ -35,7 +37,7 @@ function usage(): string {
 }
 
 async function version(args: string[]): Promise<number> {
-  if (args.length) throw Object.assign(new Error(`"hull version" accepts no arguments`), { name: 'UsageError' });
+  if (args.length) throw new UsageError(`"hull version" accepts no arguments`);
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   process.stdout.write(`hull version ${pkg.version} (node ${process.version}, ${process.platform}/${process.arch})\n`);
   return 0;
@@ -49,12 +51,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === '--version' || name === '-v') return version([]);
   const entry = COMMANDS[name];
-  if (!entry) throw Object.assign(new Error(`unknown command "${name}" (see hull --help)`), { name: 'UsageError' });
+  if (!entry) throw new UsageError(`unknown command "${name}" (see hull --help)`);
   const command = await entry[1]();
   try {
     return await command(args);
   } catch (err) {
-    if (err instanceof Error && err.name === 'UsageError') err.message = `${name}: ${err.message} (see hull ${name} --help)`;
+    if (err instanceof UsageError) err.message = `${name}: ${err.message} (see hull ${name} --help)`;
     throw err;
   }
 }
@@ -71,7 +73,7 @@ function fail(err: unknown): number {
   let hint = '';
   if (e.name === 'SyscallError' && e.code === 'EPERM' && process.getuid?.() !== 0) hint = ' (are you root? try sudo)';
   process.stderr.write(`hull: ${message.replace(/^hull: /, '').split('\n')[0]}${hint}\n`);
-  if (e.name === 'UsageError') return 125;
+  if (err instanceof UsageError) return 125;
   return typeof e.exitCode === 'number' ? e.exitCode : 125;
 }
 

@@ -3,10 +3,10 @@
 // a reused pid is never hit). Whoever started the container (the foreground
 // CLI or the supervisor) records the exit; these commands wait for that.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { ContainerError, catchesSignal } from '@hull/01-uts';
+import { catchesSignal, ContainerError, UsageError } from '@hull/01-uts';
 import { drainAndRemove, hostCgroupFs } from '@hull/04-cgroups';
 import { kill as sendSignal, signalNumber } from '@hull/sys';
-import { boolOption, intOption, parseOptions, stringOption, UsageError } from '../args.js';
+import { boolOption, intOption, parseOptions, stringOption } from '../args.js';
 import { type LogLine } from '../logs.js';
 import { EXIT_ERROR, findContainer, shortId } from '../names.js';
 import { rootfsPaths, unmountRootfs } from '../rootfs.js';

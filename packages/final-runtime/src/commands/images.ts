@@ -2,10 +2,10 @@
 // half of inspect.
 import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
+import { ContainerError, UsageError } from '@hull/01-uts';
 import { withLock } from '@hull/sys';
 import { createProgress, type ImageRecord, pull, Store } from '@hull/07-oci-pull';
-import { boolOption, type OptionSpecs, parseOptions, UsageError } from '../args.js';
+import { boolOption, type OptionSpecs, parseOptions } from '../args.js';
 import { findImage, imageShortId } from '../image.js';
 import { EXIT_ERROR } from '../names.js';
 import { containerIds, hullRoot, readConfig } from '../store.js';
