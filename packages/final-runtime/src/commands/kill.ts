@@ -4,7 +4,7 @@ import { signalNumber } from '@hull/sys';
 import { parseOptions, stringOption } from '../args.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { isRunning, observedState } from '../store.js';
-import { eachContainer } from './each-container.js';
+import { eachArgument } from './each-argument.js';
 import { help } from './help.js';
 import { signalContainer } from './signal-container.js';
 
@@ -19,7 +19,7 @@ export async function kill(args: string[]): Promise<number> {
   } catch {
     throw new UsageError(`invalid signal: ${raw}`);
   }
-  return eachContainer(positionals, async (ref) => {
+  return eachArgument(positionals, async (ref) => {
     const { id, name } = findContainer(ref);
     const state = observedState(id);
     if (!isRunning(state)) throw new ContainerError(`cannot kill container ${name}: it is not running`, EXIT_ERROR);

@@ -2,7 +2,7 @@
 import { UsageError } from '@hull/01-uts';
 import { parseOptions } from '../args.js';
 import { containerIds, observedState } from '../store.js';
-import { eachContainer } from './each-container.js';
+import { eachArgument } from './each-argument.js';
 import { help } from './help.js';
 import { removeContainer } from './rm.js';
 
@@ -19,7 +19,7 @@ export async function prune(args: string[]): Promise<number> {
     }
   });
   process.stdout.write('Deleted Containers:\n');
-  const code = await eachContainer(stopped, async (id) => {
+  const code = await eachArgument(stopped, async (id) => {
     await removeContainer(id);
     process.stdout.write(`${id}\n`);
   });

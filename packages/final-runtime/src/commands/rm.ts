@@ -7,7 +7,7 @@ import { EXIT_ERROR, findContainer } from '../names.js';
 import { unmountRootfs } from '../rootfs.js';
 import { DeviceCgroup } from '../security/devices.js';
 import { observedState, removeContainerDir, withStoreLock } from '../store.js';
-import { eachContainer } from './each-container.js';
+import { eachArgument } from './each-argument.js';
 import { help } from './help.js';
 import { signalContainer, waitSettled } from './signal-container.js';
 
@@ -27,7 +27,7 @@ export async function rm(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(args, { force: { type: 'boolean', short: 'f' } });
   if (positionals.length === 0) throw new UsageError(`"hull rm" requires at least 1 argument: CONTAINER`);
   const force = boolOption(values, 'force');
-  return eachContainer(positionals, async (ref) => {
+  return eachArgument(positionals, async (ref) => {
     const { id, name } = findContainer(ref);
     const state = observedState(id);
     if (state.status === 'running') {

@@ -3,7 +3,7 @@ import { catchesSignal, ContainerError, UsageError } from '@hull/01-uts';
 import { intOption, parseOptions } from '../args.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { isRunning, observedState } from '../store.js';
-import { eachContainer } from './each-container.js';
+import { eachArgument } from './each-argument.js';
 import { help } from './help.js';
 import { signalContainer, waitSettled } from './signal-container.js';
 
@@ -12,7 +12,7 @@ export async function stop(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(args, { time: { type: 'string', short: 't' } });
   if (positionals.length === 0) throw new UsageError(`"hull stop" requires at least 1 argument: CONTAINER`);
   const grace = intOption(values, 'time') ?? 10;
-  return eachContainer(positionals, async (ref) => {
+  return eachArgument(positionals, async (ref) => {
     const { id } = findContainer(ref);
     const state = observedState(id);
     if (isRunning(state)) {

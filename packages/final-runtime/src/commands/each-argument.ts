@@ -1,8 +1,8 @@
 import { ContainerError } from '@hull/01-uts';
 import { EXIT_ERROR } from '../names.js';
 
-/** Run `fn` for each container argument; like docker, report each failure and exit 1 if any failed. */
-export async function eachContainer(refs: string[], fn: (ref: string) => Promise<void>): Promise<number> {
+/** Run `fn` for each container or image argument; like docker, report each failure and exit 1 if any failed. */
+export async function eachArgument(refs: string[], fn: (ref: string) => Promise<void>): Promise<number> {
   let failed = false;
   for (const ref of refs) {
     try {
