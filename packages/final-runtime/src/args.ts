@@ -22,7 +22,6 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-
 /**
  * Parse argv against `specs`. With `stopAtPositional`, the first
  * non-option word and everything after it are positionals, untouched.

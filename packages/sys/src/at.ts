@@ -64,7 +64,6 @@ export const RESOLVE_CACHED = 0x20;
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
 
-
 const EINVAL = 22;
 
 /**

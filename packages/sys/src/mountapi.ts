@@ -36,7 +36,6 @@ export interface MountAttr {
   usernsFd?: number;
 }
 
-
 /** open_tree(2): with OPEN_TREE_CLONE, a detached copy of the mount at path (a bind mount not yet attached anywhere). */
 export function openTree(dirfd: number, path: string, flags: number): number {
   return checkErrno(

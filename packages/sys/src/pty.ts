@@ -8,7 +8,6 @@ import { O_CLOEXEC, O_NOCTTY, O_RDWR } from './flags.js';
 import { libc } from './libc.js';
 import { close, open } from './syscalls.js';
 
-
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
 const pty = {
@@ -25,7 +24,6 @@ const pty = {
 export const TIOCSCTTY = 0x540e;
 export const TIOCSWINSZ = 0x5414;
 export const TIOCGWINSZ = 0x5413;
-
 
 export interface PtyPair {
   master: number;

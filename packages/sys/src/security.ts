@@ -6,7 +6,6 @@ import koffi from 'koffi';
 import { checkErrno } from './errors.js';
 import { libc, raw } from './libc.js';
 
-
 /** glibc 2.36 wraps neither capget/capset (libcap does) nor seccomp; their numbers differ per architecture. */
 const NUMBERS: Record<string, { capget: number; capset: number; seccomp: number }> = {
   x64: { capget: 125, capset: 126, seccomp: 317 },

@@ -5,7 +5,6 @@ import { checkErrno, lastErrno, SyscallError } from './errors.js';
 import { F_GETFD, F_SETFD, FD_CLOEXEC, O_CLOEXEC, syscallNumber } from './flags.js';
 import { raw } from './libc.js';
 
-
 export function unshare(flags: number): void {
   checkErrno(raw.unshare(flags), 'unshare', [hex(flags)]);
 }

@@ -154,7 +154,6 @@ export class LayerExtraction {
     return existing;
   }
 
-
   ownAt(parentFd: number, base: string, header: TarHeader): void {
     if (this.root) fchownat(parentFd, base, header.uid ?? 0, header.gid ?? 0, AT_SYMLINK_NOFOLLOW);
     else this.warnNotRoot();
