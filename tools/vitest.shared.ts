@@ -11,7 +11,12 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export function hullProject(packageDir: string, extra: ViteUserConfig['test'] = {}): ViteUserConfig {
   return defineConfig({
     resolve: {
-      alias: [{ find: /^@hull\/([^/]+)$/, replacement: `${repoRoot}/packages/$1/src/index.ts` }],
+      alias: [
+        { find: /^@hull\/([^/]+)$/, replacement: `${repoRoot}/packages/$1/src/index.ts` },
+        // A subpath export (@hull/01-uts/usage-error) is one source module: the
+        // same one the package's index re-exports, so a class stays one class.
+        { find: /^@hull\/([^/]+)\/([^/]+)$/, replacement: `${repoRoot}/packages/$1/src/$2.ts` },
+      ],
     },
     test: {
       name: packageDir.split('/').pop(),

@@ -1,10 +1,7 @@
 // The contract every chapter's main.ts shares: `main.ts [--flags] -- CMD [ARGS...]`.
 // Usage errors are one line on stderr and exit code 2, like most Unix tools.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage-error.js';
 
 export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -13,6 +10,23 @@ export type FlagValues = Record<string, string | boolean | (string | boolean)[] 
 export interface StepArgs {
   values: FlagValues;
   command: string[];
+}
+
+/**
+ * Where the flags end: the index of the first word that is neither a flag nor
+ * a flag's value, or of a `--` (argv.length when there is none). A flag takes
+ * the next word as its value when its spec is a string and it holds no `=`.
+ */
+export function operandIndex(argv: readonly string[], flags: FlagSpec): number {
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (a === '--' || !a.startsWith('-') || a === '-') break;
+    const name = a.replace(/^--?/, '').split('=')[0]!;
+    const spec = flags[name] ?? Object.values(flags).find((f) => f.short === name);
+    i += spec && spec.type === 'string' && !a.includes('=') ? 2 : 1;
+  }
+  return Math.min(i, argv.length);
 }
 
 /**
@@ -28,14 +42,7 @@ export function parseStepArgs(argv: readonly string[], flags: FlagSpec): StepArg
     command = argv.slice(dash + 1);
   } else {
     // No `--`: the command starts at the first word that is neither a flag nor a flag's value.
-    let i = 0;
-    while (i < argv.length) {
-      const a = argv[i]!;
-      if (!a.startsWith('-') || a === '-') break;
-      const name = a.replace(/^--?/, '').split('=')[0]!;
-      const spec = flags[name] ?? Object.values(flags).find((f) => f.short === name);
-      i += spec && spec.type === 'string' && !a.includes('=') ? 2 : 1;
-    }
+    const i = operandIndex(argv, flags);
     flagPart = argv.slice(0, i);
     command = argv.slice(i);
   }

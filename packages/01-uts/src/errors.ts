@@ -1,5 +1,5 @@
 import { SyscallError } from '@hull/sys';
-import { UsageError } from './cli.js';
+import { UsageError } from './usage-error.js';
 import { ContainerError, EXIT_RUNTIME } from './stage.js';
 
 /**

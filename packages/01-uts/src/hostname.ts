@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { Syscalls } from '@hull/sys';
-import { UsageError } from './cli.js';
+import { UsageError } from './usage-error.js';
+import { randomId } from './random-id.js';
 
 // RFC 1123 labels, and the kernel's limit: __NEW_UTS_LEN is 64.
 const LABEL = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -15,11 +15,6 @@ export function hostnameProblem(name: string): string | null {
   return null;
 }
 
-/** A name like docker's short container ids: 12 hex digits. */
-export function generateHostname(): string {
-  return randomBytes(6).toString('hex');
-}
-
 /**
  * The chapter's primitive. Only meaningful in a new UTS namespace: there it
  * changes the container's name and nothing else; outside one it would rename
@@ -29,9 +24,9 @@ export function setHostname(sys: Syscalls, name: string): void {
   sys.sethostname(name);
 }
 
-/** A step's --hostname flag: the name given, checked (UsageError otherwise), or a generated one. */
+/** A step's --hostname flag: the name given, checked (UsageError otherwise), or a generated one (12 hex digits, like docker's short ids). */
 export function hostnameFlag(value: string | undefined): string {
-  const hostname = value ?? generateHostname();
+  const hostname = value ?? randomId();
   const problem = hostnameProblem(hostname);
   if (problem) throw new UsageError(`--hostname ${JSON.stringify(hostname)} ${problem}`);
   return hostname;

@@ -1,5 +1,7 @@
 export * from './hostname.js';
+export * from './random-id.js';
 export * from './cli.js';
+export * from './usage-error.js';
 export * from './stage.js';
 export * from './run.js';
 export * from './errors.js';

@@ -3,7 +3,7 @@
 import { chmodSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ContainerError, extname, generateHostname, hostnameProblem, runContainer } from '@hull/01-uts';
+import { ContainerError, extname, hostnameProblem, randomId, runContainer } from '@hull/01-uts';
 import { PID_MOUNT_NAMESPACES } from '@hull/02-pid-mount';
 import type { Namespace } from '@hull/sys';
 import { type EtcFiles, hostsFile, isKind, prepareEtc, resolvConf } from './etc.js';
@@ -69,7 +69,7 @@ export async function runInRootfs(opts: RootfsRunOptions): Promise<number> {
   if (missing.length) {
     throw new ContainerError(`rootfs ${opts.rootfs}: no ${missing.join(', ')} (directories needed as mount points)`);
   }
-  const hostname = opts.hostname ?? generateHostname();
+  const hostname = opts.hostname ?? randomId();
   const problem = hostnameProblem(hostname);
   if (problem) throw new ContainerError(`hostname ${JSON.stringify(hostname)} ${problem}`);
   const namespaces = [...new Set([...ROOTFS_NAMESPACES, ...(opts.namespaces ?? [])])];

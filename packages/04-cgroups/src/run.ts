@@ -1,8 +1,7 @@
 // Host side of chapter 04: make the cgroup, run chapter 03's container with
 // our init stage (which joins the cgroup before it execs), then kill whatever
 // is left inside and remove the cgroup, whatever happened.
-import { randomBytes } from 'node:crypto';
-import { extname } from '@hull/01-uts';
+import { extname, randomId } from '@hull/01-uts';
 import { checkRootfs, runInRootfs, type RootfsRunOptions, type RootfsSpec } from '@hull/03-chroot-proc';
 import type { Cgroup, CgroupUsage } from './cgroup.js';
 import { createCgroup, type CreateCgroupOptions } from './create.js';
@@ -27,16 +26,12 @@ export interface LimitedRunOptions extends Omit<RootfsRunOptions, 'stage'> {
   onExit?: (usage: CgroupUsage) => void;
 }
 
-export function generateContainerId(): string {
-  return randomBytes(6).toString('hex');
-}
-
 /** Run argv in a rootfs under these limits; resolves to its exit code (137 when the OOM killer struck). */
 export async function runWithLimits(opts: LimitedRunOptions): Promise<number> {
   const { limits, id, cgroup: cgroupOptions, onExit, ...rootfsOptions } = opts;
   // Refuse a bad rootfs before we create anything on the host.
   checkRootfs(rootfsOptions.rootfs);
-  const cgroup = createCgroup(id ?? generateContainerId(), limits, cgroupOptions);
+  const cgroup = createCgroup(id ?? randomId(), limits, cgroupOptions);
   let code: number;
   try {
     code = await runInRootfsWithCgroup(rootfsOptions, cgroup);

@@ -8,12 +8,10 @@
 // one to leave removes both. Who is on the bridge is recorded in a lease file
 // under a lock; a lease whose owner process is gone is stale, so a crashed run
 // is repaired by the next one.
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
-import { SyscallError } from '@hull/sys';
-import { withLock } from './lock.js';
+import { ContainerError, randomId } from '@hull/01-uts';
+import { procStat, SyscallError, withLock } from '@hull/sys';
 import { writeFileAtomic } from './state-file.js';
 import { addNatTable, deleteNatTable, enableForwarding, restoreForwarding } from './nat.js';
 import { Rtnetlink } from './netlink/socket.js';
@@ -72,13 +70,10 @@ interface LeaseFile {
   leases: Record<string, Owner>;
 }
 
+/** The start time as the lease file has always held it: a string of digits, null when the process is gone. */
 function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  const stat = procStat(pid);
+  return stat ? String(stat.startTime) : null;
 }
 
 export function currentOwner(): Owner {
@@ -225,7 +220,7 @@ function bitCount(n: number): number {
 
 /** A host-side veth name: the bridge's name plus random hex, up to IFNAMSIZ-1 = 15 bytes. */
 export function vethName(bridge: string): string {
-  return bridge + randomBytes(8).toString('hex').slice(0, 15 - bridge.length);
+  return bridge + randomId(8).slice(0, 15 - bridge.length);
 }
 
 /**

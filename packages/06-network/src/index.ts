@@ -2,7 +2,6 @@ export * from './netlink/message.js';
 export * from './netlink/requests.js';
 export * from './netlink/socket.js';
 export * from './subnet.js';
-export * from './lock.js';
 export * from './state-file.js';
 export * from './nat.js';
 export * from './dns.js';

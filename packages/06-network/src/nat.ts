@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ContainerError } from '@hull/01-uts';
-import { withLock } from './lock.js';
+import { withLock } from '@hull/sys';
 import type { Subnet } from './subnet.js';
 
 /**

@@ -2,7 +2,7 @@
 //   bridge  new netns, veth on our bridge, NAT, published ports
 //   none    new netns with only lo
 //   host    no new netns: the host's own interfaces
-import { ContainerError, generateHostname } from '@hull/01-uts';
+import { ContainerError, randomId } from '@hull/01-uts';
 import { checkRootfs, runInRootfs, type RootfsRunOptions } from '@hull/03-chroot-proc';
 import { acquireLease, attachToBridge, bridgeNetworkFromEnv, bringUpLoopback, type BridgeNetwork, releaseLease } from './bridge.js';
 import { hostResolvConf, hostsFile } from './dns.js';
@@ -42,7 +42,7 @@ export async function runWithNetwork(opts: NetworkRunOptions): Promise<number> {
 
   // bridge: fail on a bad rootfs before touching the host's network.
   checkRootfs(opts.rootfs);
-  const hostname = opts.hostname ?? generateHostname();
+  const hostname = opts.hostname ?? randomId();
   const lease = acquireLease(network ?? bridgeNetworkFromEnv(), ip);
   const proxies: Proxy[] = [];
   try {

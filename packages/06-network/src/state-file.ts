@@ -11,8 +11,8 @@
 // - O_EXCL | O_NOFOLLOW: never reuse, or write through, a file or symlink
 //   someone else planted at the temp name.
 // The umask can only narrow the mode, never widen it.
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomId } from '@hull/01-uts';
 
 /** Create `path` exclusively with `mode` and return its fd (open(2) with O_EXCL: fails with EEXIST on anything already there, a symlink included). */
 export function createExclusive(path: string, mode = 0o600): number {
@@ -21,7 +21,7 @@ export function createExclusive(path: string, mode = 0o600): number {
 
 /** Write `content` to `path` so that readers see either the old or the new file; the file is `mode` (0600) from its first byte. */
 export function writeFileAtomic(path: string, content: string | Buffer, mode = 0o600): void {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const temp = `${path}.${process.pid}.${randomId(4)}.tmp`;
   const fd = createExclusive(temp, mode);
   try {
     const bytes = typeof content === 'string' ? Buffer.from(content) : content;

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ContainerError, hostnameProblem, runMain, UsageError } from '@hull/01-uts';
+import { ContainerError, hostnameProblem, operandIndex, runMain, UsageError } from '@hull/01-uts';
 import { parseLimits } from '@hull/04-cgroups';
 import { NET_MODES, type NetMode } from '@hull/06-network';
 import { createProgress } from './progress.js';
@@ -107,14 +107,9 @@ function checkDest(dir: string): string {
 
 /** run: the index where the command starts, i.e. just after REF (or the `--` after it); -1 without one. */
 function afterRef(args: readonly string[]): number {
-  let i = 0;
-  while (i < args.length) {
-    const a = args[i]!;
-    if (a === '--') return i;
-    if (!a.startsWith('-') || a === '-') break;
-    // Every flag of ours takes a value: --flag=V is one word, --flag V two.
-    i += a.includes('=') ? 1 : 2;
-  }
+  // Chapter 01's scan, the one every step's command line uses: flags end at REF (or a `--`).
+  const i = operandIndex(args, FLAGS);
+  if (args[i] === '--') return i;
   if (i + 1 >= args.length) return -1;
   return i + 1;
 }

@@ -3,12 +3,11 @@
 // 04's cgroup when a limit is given, chapter 06's network. The image config is
 // honoured: Env, Entrypoint + Cmd (CMD given on the command line replaces Cmd),
 // WorkingDir and User.
-import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError, extname } from '@hull/01-uts';
+import { ContainerError, extname, randomId } from '@hull/01-uts';
 import { DEFAULT_PATH } from '@hull/03-chroot-proc';
-import { type Cgroup, type CgroupLimits, createCgroup, generateContainerId } from '@hull/04-cgroups';
+import { type Cgroup, type CgroupLimits, createCgroup } from '@hull/04-cgroups';
 import { type NetMode, runWithNetwork } from '@hull/06-network';
 import type { ImageSpec } from './init.js';
 import { type ImageConfig, parseConfig } from './manifest.js';
@@ -67,7 +66,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
   if (argv.length === 0) throw new ContainerError(`${name}: no command: the image has no Entrypoint or Cmd; give one after --`);
 
   // One container's files: the flattened layers, removed when it exits.
-  const id = generateContainerId();
+  const id = randomId();
   const dir = join(store.root, 'containers', id);
   const rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs, { recursive: true, mode: 0o755 });
@@ -82,7 +81,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
       }
     }
     const user = resolveUser(rootfs, config.config?.User);
-    const hostname = opts.hostname ?? randomBytes(6).toString('hex');
+    const hostname = opts.hostname ?? randomId();
     const workdir = config.config?.WorkingDir || '/';
     if (!workdir.startsWith('/')) throw new ContainerError(`${name}: WorkingDir ${JSON.stringify(workdir)} is not absolute`);
     const limits = opts.limits && Object.keys(opts.limits).length ? opts.limits : undefined;

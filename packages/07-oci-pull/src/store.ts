@@ -5,13 +5,13 @@
 //   <root>/tmp/<pid>.<start>-<rand>-...  work in progress; renamed into place when complete
 // Everything becomes visible by rename(2), which is atomic within one file
 // system, so a crash leaves only tmp/ entries of a dead process, removed by the
-// next command. images.json is rewritten under a flock (chapter 06's withLock), so
+// next command. images.json is rewritten under a flock (@hull/sys's withLock), so
 // concurrent pulls never lose each other's entries.
-import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
-import { withLock, writeFileAtomic } from '@hull/06-network';
+import { ContainerError, randomId } from '@hull/01-uts';
+import { writeFileAtomic } from '@hull/06-network';
+import { procStat, withLock } from '@hull/sys';
 
 export interface ImageRecord {
   /** what the reference resolved to: a manifest, or the multi-arch index */
@@ -71,14 +71,9 @@ function hex(digest: string): string {
  * pull whose parent has not reaped it yet is just as dead).
  */
 function processIdentity(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return null;
-    return `${pid}.${fields[19]}`;
-  } catch {
-    return null;
-  }
+  const stat = procStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return null;
+  return `${pid}.${stat.startTime}`;
 }
 
 const SELF = processIdentity(process.pid) ?? `${process.pid}.0`;
@@ -124,7 +119,7 @@ export class Store {
 
   /** A fresh path under tmp/, named after this process (pid and start time) so a later run can tell it is stale. */
   tempPath(what: string): string {
-    return join(this.root, 'tmp', `${SELF}-${randomBytes(6).toString('hex')}-${what}`);
+    return join(this.root, 'tmp', `${SELF}-${randomId()}-${what}`);
   }
 
   /** Move a finished temp file or dir to its final name; if another pull got there first, keep theirs. */

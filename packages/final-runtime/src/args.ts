@@ -4,6 +4,7 @@
 // booleans combine (`-it`, `-dit`), values attach or follow (`-eA=1`,
 // `-e A=1`, `--env=A=1`), and a repeated option collects (`-e A -e B`).
 // Node's parseArgs cannot stop at the first positional, hence these 80 lines.
+import { UsageError } from '@hull/01-uts/usage-error';
 
 export interface OptionSpec {
   type: 'boolean' | 'string';
@@ -19,11 +20,6 @@ export type OptionValues = Record<string, string | boolean | string[] | undefine
 export interface ParsedArgs {
   values: OptionValues;
   positionals: string[];
-}
-
-/** A bad command line; the CLI prints it and exits 125, as docker does. */
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 /**

@@ -3,21 +3,23 @@
 // loading the registry client, and `hull version` for any of it, so each
 // command's module is imported only when that command runs.
 import { readFileSync } from 'node:fs';
+// The one UsageError, from a module that imports nothing (no koffi for `hull version`).
+import { UsageError } from '@hull/01-uts/usage-error';
 import { trace } from './trace.js';
 
 type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> = {
   run: ['Create and run a container from an image', async () => (await import('./commands/run.js')).run],
-  ps: ['List containers', async () => (await import('./commands/containers.js')).ps],
-  logs: ['Fetch the logs of a container', async () => (await import('./commands/containers.js')).logs],
-  stop: ['Stop running containers (SIGTERM, then SIGKILL)', async () => (await import('./commands/containers.js')).stop],
-  kill: ['Send a signal to running containers', async () => (await import('./commands/containers.js')).kill],
+  ps: ['List containers', async () => (await import('./commands/ps.js')).ps],
+  logs: ['Fetch the logs of a container', async () => (await import('./commands/logs.js')).logs],
+  stop: ['Stop running containers (SIGTERM, then SIGKILL)', async () => (await import('./commands/stop.js')).stop],
+  kill: ['Send a signal to running containers', async () => (await import('./commands/kill.js')).kill],
   exec: ['Run a command in a running container', async () => (await import('./commands/exec.js')).exec],
-  rm: ['Remove containers', async () => (await import('./commands/containers.js')).rm],
+  rm: ['Remove containers', async () => (await import('./commands/rm.js')).rm],
   stats: ['Show CPU, memory and pids of running containers (--no-stream)', async () => (await import('./commands/stats.js')).stats],
-  prune: ['Remove all stopped containers', async () => (await import('./commands/containers.js')).prune],
-  inspect: ['Show low-level information on a container or an image (JSON)', async () => (await import('./commands/containers.js')).inspect],
+  prune: ['Remove all stopped containers', async () => (await import('./commands/prune.js')).prune],
+  inspect: ['Show low-level information on a container or an image (JSON)', async () => (await import('./commands/inspect.js')).inspect],
   pull: ['Download an image from a registry', async () => (await import('./commands/images.js')).pullCommand],
   login: ['Log in to a registry (-u USER --password-stdin)', async () => (await import('./commands/login.js')).login],
   logout: ['Log out from a registry', async () => (await import('./commands/login.js')).logout],
@@ -35,7 +37,7 @@ function usage(): string {
 }
 
 async function version(args: string[]): Promise<number> {
-  if (args.length) throw Object.assign(new Error(`"hull version" accepts no arguments`), { name: 'UsageError' });
+  if (args.length) throw new UsageError(`"hull version" accepts no arguments`);
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   process.stdout.write(`hull version ${pkg.version} (node ${process.version}, ${process.platform}/${process.arch})\n`);
   return 0;
@@ -49,12 +51,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === '--version' || name === '-v') return version([]);
   const entry = COMMANDS[name];
-  if (!entry) throw Object.assign(new Error(`unknown command "${name}" (see hull --help)`), { name: 'UsageError' });
+  if (!entry) throw new UsageError(`unknown command "${name}" (see hull --help)`);
   const command = await entry[1]();
   try {
     return await command(args);
   } catch (err) {
-    if (err instanceof Error && err.name === 'UsageError') err.message = `${name}: ${err.message} (see hull ${name} --help)`;
+    if (err instanceof UsageError) err.message = `${name}: ${err.message} (see hull ${name} --help)`;
     throw err;
   }
 }
@@ -71,7 +73,7 @@ function fail(err: unknown): number {
   let hint = '';
   if (e.name === 'SyscallError' && e.code === 'EPERM' && process.getuid?.() !== 0) hint = ' (are you root? try sudo)';
   process.stderr.write(`hull: ${message.replace(/^hull: /, '').split('\n')[0]}${hint}\n`);
-  if (e.name === 'UsageError') return 125;
+  if (err instanceof UsageError) return 125;
   return typeof e.exitCode === 'number' ? e.exitCode : 125;
 }
 

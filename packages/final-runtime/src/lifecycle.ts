@@ -26,13 +26,13 @@ import { type Cgroup, createCgroup } from '@hull/04-cgroups';
 import { checkStageReadable, currentCaller, planUserNamespace, toHost, userNamespaceProblem, type UserNamespacePlan, writeIdMaps } from '@hull/05-userns';
 import { resolveUser } from '@hull/07-oci-pull';
 import { prepareVolumes } from './volumes.js';
-import type { Namespace } from '@hull/sys';
+import { type Namespace, processStartTime } from '@hull/sys';
 import { mergeEnv } from './container-config.js';
 import type { HullSpec } from './init.js';
 import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
 import { attachDeviceProgram, DeviceCgroup } from './security/devices.js';
 import { planSecurity } from './security/plan.js';
-import { type ContainerConfig, containerDir, hullRoot, processStartTime, removeContainerDir, updateState } from './store.js';
+import { type ContainerConfig, containerDir, hullRoot, removeContainerDir, updateState } from './store.js';
 import { trace } from './trace.js';
 
 export interface Started {

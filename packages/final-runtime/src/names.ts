@@ -1,13 +1,14 @@
 // Container ids and names, as docker makes them: a 64-hex id shown as 12
 // digits, and a readable random name unless --name gives one.
-import { randomBytes, randomInt } from 'node:crypto';
-import { ContainerError } from '@hull/01-uts';
+import { randomInt } from 'node:crypto';
+import { ContainerError, randomId } from '@hull/01-uts';
 import { type ContainerConfig, containerIds, hullRoot, readConfig } from './store.js';
 
 export const EXIT_ERROR = 1;
 
+/** docker's full container id: 64 hex digits. */
 export function newContainerId(): string {
-  return randomBytes(32).toString('hex');
+  return randomId(32);
 }
 
 export function shortId(id: string): string {

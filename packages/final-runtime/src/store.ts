@@ -14,7 +14,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import type { CgroupLimits } from '@hull/04-cgroups';
-import { type PortMapping, withLock, writeFileAtomic } from '@hull/06-network';
+import { type PortMapping, writeFileAtomic } from '@hull/06-network';
+import { processStartTime, withLock } from '@hull/sys';
 import { checkStoreRoot, storeRoot } from '@hull/07-oci-pull';
 import type { VolumeSpec } from './volumes.js';
 import type { SecurityFlags } from './security/plan.js';
@@ -191,16 +192,6 @@ export function processAlive(pid: number): boolean {
 }
 
 // --------------------------------------------------------------- processes
-
-/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. 0 if gone. */
-export function processStartTime(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return 0;
-  }
-}
 
 /** Is the container's PID 1 still the process we started (not a reused pid, not a zombie)? */
 export function isRunning(state: ContainerState): boolean {

@@ -5,10 +5,9 @@
 // in the container's own layer (never through a symlink), as docker does.
 import { closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
+import { ContainerError, UsageError } from '@hull/01-uts';
 import type { BindMount } from '@hull/03-chroot-proc';
 import { checkVolume } from '@hull/05-userns';
-import { UsageError } from './args.js';
 
 export interface VolumeSpec {
   /** A host path, or the name of a named volume. */

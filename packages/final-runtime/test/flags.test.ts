@@ -2,7 +2,8 @@
 // image-config override rules.
 import { describe, expect, it } from 'vitest';
 import { randomToken } from '@hull/testkit';
-import { parseOptions, UsageError } from '../src/args.js';
+import { parseOptions } from '../src/args.js';
+import { UsageError } from '@hull/01-uts';
 import { commandOf, environmentOf, mergeEnv, type RunFlags, workdirOf } from '../src/container-config.js';
 import { RUN_OPTIONS } from '../src/commands/run.js';
 

@@ -2,9 +2,9 @@
 // that must stay inside a tree (the layer extractor) resolves a directory once,
 // safely, and then touches only the last component, without following it.
 // One thin, typed function per syscall; each throws SyscallError.
-import { SyscallError } from './errors.js';
+import { checkErrno, lastErrno, SyscallError } from './errors.js';
 import { syscallNumber } from './flags.js';
-import { lastErrno, libc, raw } from './libc.js';
+import { libc, raw } from './libc.js';
 import { AT_EMPTY_PATH } from './mountapi.js';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
@@ -64,12 +64,6 @@ export const RESOLVE_CACHED = 0x20;
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
 
-function check(ret: number | bigint, syscall: string, args: readonly unknown[]): number {
-  const n = Number(ret);
-  if (n < 0) throw new SyscallError(syscall, lastErrno(), args);
-  return n;
-}
-
 const EINVAL = 22;
 
 /**
@@ -102,39 +96,39 @@ export function openat2(dirfd: number, path: string, how: OpenHow): number {
   // struct open_how { u64 flags; u64 mode; u64 resolve; }, in native byte order.
   const buf = Buffer.from(new BigUint64Array([BigInt(how.flags >>> 0), BigInt(how.mode ?? 0), BigInt(how.resolve)]).buffer);
   const ret = raw.syscall(syscallNumber('openat2'), 'int', dirfd, 'const char *', path, 'void *', buf, 'size_t', 24);
-  return check(ret, 'openat2', [dirfd, path]);
+  return checkErrno(ret, 'openat2', [dirfd, path]);
 }
 
 export function openat(dirfd: number, path: string, flags: number, mode = 0o644): number {
   lastComponent('openat', path);
-  return check(at.openat(dirfd, path, flags, mode), 'openat', [dirfd, path]);
+  return checkErrno(at.openat(dirfd, path, flags, mode), 'openat', [dirfd, path]);
 }
 
 export function mkdirat(dirfd: number, path: string, mode: number): void {
   lastComponent('mkdirat', path);
-  check(at.mkdirat(dirfd, path, mode), 'mkdirat', [dirfd, path, octal(mode)]);
+  checkErrno(at.mkdirat(dirfd, path, mode), 'mkdirat', [dirfd, path, octal(mode)]);
 }
 
 export function symlinkat(target: string, dirfd: number, path: string): void {
   lastComponent('symlinkat', path);
-  check(at.symlinkat(target, dirfd, path), 'symlinkat', [target, dirfd, path]);
+  checkErrno(at.symlinkat(target, dirfd, path), 'symlinkat', [target, dirfd, path]);
 }
 
 /** linkat(2). Without AT_SYMLINK_FOLLOW a symlink at oldpath is linked itself, not its target. */
 export function linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags = 0): void {
   lastComponent('linkat', oldpath, flags);
   lastComponent('linkat', newpath);
-  check(at.linkat(olddirfd, oldpath, newdirfd, newpath, flags), 'linkat', [olddirfd, oldpath, newdirfd, newpath]);
+  checkErrno(at.linkat(olddirfd, oldpath, newdirfd, newpath, flags), 'linkat', [olddirfd, oldpath, newdirfd, newpath]);
 }
 
 export function mknodat(dirfd: number, path: string, mode: number, dev = 0): void {
   lastComponent('mknodat', path);
-  check(at.mknodat(dirfd, path, mode, BigInt(dev)), 'mknodat', [dirfd, path, octal(mode), dev]);
+  checkErrno(at.mknodat(dirfd, path, mode, BigInt(dev)), 'mknodat', [dirfd, path, octal(mode), dev]);
 }
 
 export function fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): void {
   lastComponent('fchownat', path, flags);
-  check(at.fchownat(dirfd, path, uid, gid, flags), 'fchownat', [dirfd, path, uid, gid]);
+  checkErrno(at.fchownat(dirfd, path, uid, gid, flags), 'fchownat', [dirfd, path, uid, gid]);
 }
 
 /**
@@ -144,7 +138,7 @@ export function fchownat(dirfd: number, path: string, uid: number, gid: number, 
  */
 export function fchmodat(dirfd: number, path: string, mode: number, flags: number): void {
   lastComponent('fchmodat', path, flags);
-  check(at.fchmodat(dirfd, path, mode, flags), 'fchmodat', [dirfd, path, octal(mode)]);
+  checkErrno(at.fchmodat(dirfd, path, mode, flags), 'fchmodat', [dirfd, path, octal(mode)]);
 }
 
 /** utimensat(2) with whole-second atime and mtime (tar's resolution). */
@@ -157,35 +151,35 @@ export function utimensat(dirfd: number, path: string, atime: Date, mtime: Date,
     return [BigInt(sec), BigInt((ms - sec * 1000) * 1_000_000)];
   };
   const buf = Buffer.from(new BigInt64Array([...ts(atime), ...ts(mtime)]).buffer);
-  check(at.utimensat(dirfd, path, buf, flags), 'utimensat', [dirfd, path]);
+  checkErrno(at.utimensat(dirfd, path, buf, flags), 'utimensat', [dirfd, path]);
 }
 
 export function unlinkat(dirfd: number, path: string, flags = 0): void {
   lastComponent('unlinkat', path);
-  check(at.unlinkat(dirfd, path, flags), 'unlinkat', [dirfd, path]);
+  checkErrno(at.unlinkat(dirfd, path, flags), 'unlinkat', [dirfd, path]);
 }
 
 export function renameat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string): void {
   lastComponent('renameat', oldpath);
   lastComponent('renameat', newpath);
-  check(at.renameat(olddirfd, oldpath, newdirfd, newpath), 'renameat', [olddirfd, oldpath, newdirfd, newpath]);
+  checkErrno(at.renameat(olddirfd, oldpath, newdirfd, newpath), 'renameat', [olddirfd, oldpath, newdirfd, newpath]);
 }
 
 export function readlinkat(dirfd: number, path: string): string {
   lastComponent('readlinkat', path, AT_EMPTY_PATH);
   const buf = Buffer.alloc(4096);
-  const n = check(at.readlinkat(dirfd, path, buf, buf.length), 'readlinkat', [dirfd, path]);
+  const n = checkErrno(at.readlinkat(dirfd, path, buf, buf.length), 'readlinkat', [dirfd, path]);
   return buf.subarray(0, n).toString('utf8');
 }
 
 /** lsetxattr(2): on the path itself, even when it is a symlink. */
 export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): void {
   lastComponent('lsetxattr', path);
-  check(at.lsetxattr(path, name, value, value.length, flags), 'lsetxattr', [path, name]);
+  checkErrno(at.lsetxattr(path, name, value, value.length, flags), 'lsetxattr', [path, name]);
 }
 
 export function fsetxattr(fd: number, name: string, value: Buffer, flags = 0): void {
-  check(at.fsetxattr(fd, name, value, value.length, flags), 'fsetxattr', [fd, name]);
+  checkErrno(at.fsetxattr(fd, name, value, value.length, flags), 'fsetxattr', [fd, name]);
 }
 
 /** lgetxattr(2): the value of xattr `name` on the path itself, or null when it has none (ENODATA). */

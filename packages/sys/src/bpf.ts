@@ -3,8 +3,8 @@
 // security.ts does for seccomp; which program and where it goes is decided
 // above (chapter 04's device controller). glibc wraps none of this.
 import koffi from 'koffi';
-import { describeErrno, SyscallError } from './errors.js';
-import { lastErrno, raw } from './libc.js';
+import { checkErrno, describeErrno, lastErrno, SyscallError } from './errors.js';
+import { raw } from './libc.js';
 
 /** bpf(2) is not one of the "common" numbers: x86_64 and aarch64 differ. */
 const BPF_NR: Record<string, number> = { x64: 321, arm64: 280 };
@@ -130,14 +130,12 @@ function attachAttr(targetFd: number, progFd: number, attachType: number, flags:
 
 /** bpf(BPF_PROG_ATTACH): attach a loaded program to a cgroup (targetFd: the cgroup directory, opened O_RDONLY). */
 export function bpfProgAttach(targetFd: number, progFd: number, attachType: number, flags = 0): void {
-  const ret = Number(bpf(BPF_PROG_ATTACH, attachAttr(targetFd, progFd, attachType, flags)));
-  if (ret < 0) throw new SyscallError('bpf', lastErrno(), ['BPF_PROG_ATTACH', `target_fd=${targetFd}`, `attach_type=${attachType}`, `flags=${flags}`]);
+  checkErrno(bpf(BPF_PROG_ATTACH, attachAttr(targetFd, progFd, attachType, flags)), 'bpf', ['BPF_PROG_ATTACH', `target_fd=${targetFd}`, `attach_type=${attachType}`, `flags=${flags}`]);
 }
 
 /** bpf(BPF_PROG_DETACH) of one program (with BPF_F_ALLOW_MULTI the program must be named). */
 export function bpfProgDetach(targetFd: number, progFd: number, attachType: number): void {
-  const ret = Number(bpf(BPF_PROG_DETACH, attachAttr(targetFd, progFd, attachType, 0)));
-  if (ret < 0) throw new SyscallError('bpf', lastErrno(), ['BPF_PROG_DETACH', `target_fd=${targetFd}`, `attach_type=${attachType}`]);
+  checkErrno(bpf(BPF_PROG_DETACH, attachAttr(targetFd, progFd, attachType, 0)), 'bpf', ['BPF_PROG_DETACH', `target_fd=${targetFd}`, `attach_type=${attachType}`]);
 }
 
 /** bpf(BPF_PROG_QUERY): the ids of the programs attached to a cgroup directly (not inherited), at most `max`. */
@@ -148,8 +146,7 @@ export function bpfProgQuery(targetFd: number, attachType: number, max = 64): { 
   attr.writeUInt32LE(attachType, 4); // attach_type
   attr.writeBigUInt64LE(koffi.address(ids), 16); // prog_ids
   attr.writeUInt32LE(max, 24); // prog_cnt: in, the room; out, the count
-  const ret = Number(bpf(BPF_PROG_QUERY, attr));
-  if (ret < 0) throw new SyscallError('bpf', lastErrno(), ['BPF_PROG_QUERY', `target_fd=${targetFd}`, `attach_type=${attachType}`]);
+  checkErrno(bpf(BPF_PROG_QUERY, attr), 'bpf', ['BPF_PROG_QUERY', `target_fd=${targetFd}`, `attach_type=${attachType}`]);
   const count = attr.readUInt32LE(24);
   return { attachFlags: attr.readUInt32LE(12), progIds: Array.from({ length: count }, (_, i) => ids.readUInt32LE(4 * i)) };
 }

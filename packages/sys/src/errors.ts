@@ -1,4 +1,5 @@
 import koffi from 'koffi';
+import { dlopen, LIBC } from './dlopen.js';
 
 // errno number -> name (EPERM, EBUSY, ...), from the table koffi ships for this OS.
 const errnoNames = new Map<number, string>();
@@ -53,8 +54,25 @@ let strerror: ((errno: number) => string) | undefined;
 /** libc's description of an errno ("No such file or directory"). */
 export function describeErrno(errno: number): string {
   if (!strerror) {
-    const libc = koffi.load('libc.so.6');
-    strerror = libc.func('const char *strerror(int errnum)') as (errno: number) => string;
+    // An int in, a static string out: nothing for ffi.ts's NUL guard to check.
+    strerror = dlopen(LIBC).func('const char *strerror(int errnum)') as (errno: number) => string;
   }
   return strerror(errno);
+}
+
+/** errno as it was right after the last koffi call on this thread. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/**
+ * The C convention, turned into the one error type: a libc call or raw
+ * syscall(2) returns -1 and leaves the reason in errno. Every binding in hull
+ * checks its return value here; the value is returned otherwise (an fd, a
+ * byte count), as a number.
+ */
+export function checkErrno(ret: number | bigint, syscall: string, args: readonly unknown[] = []): number {
+  const n = Number(ret);
+  if (n < 0) throw new SyscallError(syscall, lastErrno(), args);
+  return n;
 }

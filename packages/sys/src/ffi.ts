@@ -5,7 +5,8 @@
 // packages/07-oci-pull/src/extract/README.md.) Every native binding in
 // packages/sys is made here, and each call refuses a string argument that holds
 // a NUL, before any C code runs, so no caller can repeat that mistake.
-import koffi, { type LibraryHandle } from 'koffi';
+import type { LibraryHandle } from 'koffi';
+import { dlopen } from './dlopen.js';
 import { SyscallError } from './errors.js';
 
 const EINVAL = 22;
@@ -36,10 +37,18 @@ export interface GuardedLibrary {
   func(prototype: string): NativeFunction;
 }
 
-/** koffi.load(path), with every `func()` guarded by refuseNul (sync and .async calls alike). */
+const guardedLibraries = new Map<string, GuardedLibrary>();
+
+/**
+ * The one handle for a library (dlopen.ts), with every `func()` guarded by
+ * refuseNul (sync and .async calls alike). Asking again for the same path
+ * gives the same library.
+ */
 export function loadLibrary(path: string): GuardedLibrary {
-  const lib = koffi.load(path);
-  return {
+  const known = guardedLibraries.get(path);
+  if (known) return known;
+  const lib = dlopen(path);
+  const guardedLibrary: GuardedLibrary = {
     func(prototype: string): NativeFunction {
       const fn = lib.func(prototype);
       const name = nameOf(prototype);
@@ -57,4 +66,6 @@ export function loadLibrary(path: string): GuardedLibrary {
       return guarded as NativeFunction;
     },
   };
+  guardedLibraries.set(path, guardedLibrary);
+  return guardedLibrary;
 }

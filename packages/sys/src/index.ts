@@ -1,4 +1,6 @@
 export * from './errors.js';
+export { libc } from './libc.js';
+export * from './lock.js';
 export * from './flags.js';
 export * from './syscalls.js';
 export * from './spawn.js';
@@ -12,3 +14,4 @@ export * from './ffi.js';
 export * from './bpf.js';
 export * from './peercred.js';
 export * from './oci-spec.js';
+export * from './proc.js';

@@ -1,10 +1,15 @@
 // Raw libc symbols through koffi. Nothing here checks errors or adds logic:
-// syscalls.ts wraps each one into a typed function that throws SyscallError.
-import koffi from 'koffi';
+// syscalls.ts wraps each one into a typed function that throws SyscallError
+// (through errors.ts's checkErrno).
+import { LIBC } from './dlopen.js';
 import { loadLibrary } from './ffi.js';
 
-/** libc, every function guarded against NUL-holding strings (ffi.ts). */
-export const libc = loadLibrary('libc.so.6');
+/**
+ * The one libc handle: every module that binds a libc function (here and in
+ * the chapters) binds it from this, each function guarded against
+ * NUL-holding strings (ffi.ts).
+ */
+export const libc = loadLibrary(LIBC);
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 type Ptr = Buffer | Int32Array | null;
@@ -53,8 +58,3 @@ export const raw = {
 };
 
 export type { Ptr };
-
-/** errno as it was right after the last koffi call on this thread. */
-export function lastErrno(): number {
-  return koffi.errno();
-}

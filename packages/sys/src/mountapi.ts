@@ -1,9 +1,9 @@
 // The new mount API (Linux 5.2+, idmapped mounts 5.12+): mounts as file
 // descriptors. glibc 2.36 has no wrappers, so these go through syscall(2).
 // One thin function per syscall, like syscalls.ts; the policy is in chapter 05.
-import { SyscallError } from './errors.js';
+import { checkErrno } from './errors.js';
 import { O_CLOEXEC, syscallNumber } from './flags.js';
-import { lastErrno, raw } from './libc.js';
+import { raw } from './libc.js';
 
 /** dirfd meaning "relative to the current directory" (<fcntl.h>). */
 export const AT_FDCWD = -100;
@@ -36,15 +36,9 @@ export interface MountAttr {
   usernsFd?: number;
 }
 
-function check(ret: number | bigint, syscall: string, args: readonly unknown[]): number {
-  const n = Number(ret);
-  if (n < 0) throw new SyscallError(syscall, lastErrno(), args);
-  return n;
-}
-
 /** open_tree(2): with OPEN_TREE_CLONE, a detached copy of the mount at path (a bind mount not yet attached anywhere). */
 export function openTree(dirfd: number, path: string, flags: number): number {
-  return check(
+  return checkErrno(
     raw.syscall(syscallNumber('open_tree'), 'int', dirfd, 'const char *', path, 'unsigned int', flags),
     'open_tree',
     [path, `0x${flags.toString(16)}`],
@@ -59,7 +53,7 @@ export function mountSetattr(dirfd: number, path: string, flags: number, attr: M
   buf.writeBigUInt64LE(BigInt(attr.attrClr ?? 0), 8);
   buf.writeBigUInt64LE(BigInt(attr.propagation ?? 0), 16);
   buf.writeBigUInt64LE(BigInt(attr.usernsFd ?? 0), 24);
-  check(
+  checkErrno(
     raw.syscall(
       syscallNumber('mount_setattr'),
       'int',
@@ -80,7 +74,7 @@ export function mountSetattr(dirfd: number, path: string, flags: number, attr: M
 
 /** move_mount(2): attach (or move) a mount; with MOVE_MOUNT_F_EMPTY_PATH the source is the fd itself. */
 export function moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): void {
-  check(
+  checkErrno(
     raw.syscall(
       syscallNumber('move_mount'),
       'int',

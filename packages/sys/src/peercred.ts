@@ -2,8 +2,8 @@
 // AF_UNIX socket, as the kernel recorded it at connect(2). It cannot be
 // forged by the peer, unlike anything the peer sends. Node has no API for
 // it, so it is one getsockopt(2) through koffi on the socket's fd.
-import { SyscallError } from './errors.js';
-import { lastErrno, libc } from './libc.js';
+import { checkErrno } from './errors.js';
+import { libc } from './libc.js';
 
 const getsockopt = libc.func('int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)') as (
   fd: number,
@@ -29,7 +29,7 @@ const UCRED_SIZE = 12;
 export function peerCredentials(fd: number): PeerCredentials {
   const buf = Buffer.alloc(UCRED_SIZE);
   const len = new Uint32Array([UCRED_SIZE]);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf, len) < 0) throw new SyscallError('getsockopt', lastErrno(), [fd, 'SO_PEERCRED']);
+  checkErrno(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf, len), 'getsockopt', [fd, 'SO_PEERCRED']);
   if (len[0] !== UCRED_SIZE) throw new Error(`getsockopt(${fd}, SO_PEERCRED): ${len[0]} bytes, expected ${UCRED_SIZE}`);
   return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
 }

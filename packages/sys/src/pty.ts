@@ -3,13 +3,10 @@
 // (TIOCSWINSZ: the kernel then sends SIGWINCH to the foreground job), and
 // TIOCSCTTY to make the slave the controlling terminal of a new session.
 // One thin, typed function per call; each throws SyscallError.
-import { SyscallError } from './errors.js';
+import { checkErrno, SyscallError } from './errors.js';
 import { O_CLOEXEC, O_NOCTTY, O_RDWR } from './flags.js';
-import { loadLibrary } from './ffi.js';
-import { lastErrno } from './libc.js';
+import { libc } from './libc.js';
 import { close, open } from './syscalls.js';
-
-const libc = loadLibrary('libc.so.6');
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
@@ -28,11 +25,6 @@ export const TIOCSCTTY = 0x540e;
 export const TIOCSWINSZ = 0x5414;
 export const TIOCGWINSZ = 0x5413;
 
-function check(ret: number, call: string, args: readonly unknown[]): number {
-  if (ret < 0) throw new SyscallError(call, lastErrno(), args);
-  return ret;
-}
-
 export interface PtyPair {
   master: number;
   slave: number;
@@ -42,10 +34,10 @@ export interface PtyPair {
 
 /** A new pty pair, both ends close-on-exec; the slave is not made our controlling terminal. */
 export function openPty(): PtyPair {
-  const master = check(pty.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), 'posix_openpt', []);
+  const master = checkErrno(pty.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), 'posix_openpt', []);
   try {
-    check(pty.grantpt(master), 'grantpt', [master]);
-    check(pty.unlockpt(master), 'unlockpt', [master]);
+    checkErrno(pty.grantpt(master), 'grantpt', [master]);
+    checkErrno(pty.unlockpt(master), 'unlockpt', [master]);
     const buf = Buffer.alloc(128);
     // ptsname_r returns the error number itself instead of setting errno.
     const err = pty.ptsname_r(master, buf, buf.length);
@@ -64,16 +56,16 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
   const ws = Buffer.alloc(8);
   ws.writeUInt16LE(rows, 0);
   ws.writeUInt16LE(cols, 2);
-  check(pty.ioctlPtr(fd, TIOCSWINSZ, ws), 'ioctl(TIOCSWINSZ)', [fd, rows, cols]);
+  checkErrno(pty.ioctlPtr(fd, TIOCSWINSZ, ws), 'ioctl(TIOCSWINSZ)', [fd, rows, cols]);
 }
 
 export function getWindowSize(fd: number): { rows: number; cols: number } {
   const ws = Buffer.alloc(8);
-  check(pty.ioctlPtr(fd, TIOCGWINSZ, ws), 'ioctl(TIOCGWINSZ)', [fd]);
+  checkErrno(pty.ioctlPtr(fd, TIOCGWINSZ, ws), 'ioctl(TIOCGWINSZ)', [fd]);
   return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
 }
 
 /** Make the terminal on fd the controlling terminal of our session (we must lead one: setsid first). */
 export function setControllingTerminal(fd: number): void {
-  check(pty.ioctlInt(fd, TIOCSCTTY, 0), 'ioctl(TIOCSCTTY)', [fd]);
+  checkErrno(pty.ioctlInt(fd, TIOCSCTTY, 0), 'ioctl(TIOCSCTTY)', [fd]);
 }

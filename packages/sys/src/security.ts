@@ -3,15 +3,8 @@
 // policy (which capabilities, which filter, which limits) lives in
 // packages/final-runtime/src/security.
 import koffi from 'koffi';
-import { SyscallError } from './errors.js';
-import { loadLibrary } from './ffi.js';
-import { lastErrno, raw } from './libc.js';
-
-function check(ret: number | bigint, syscall: string, args: readonly unknown[]): number {
-  const n = Number(ret);
-  if (n < 0) throw new SyscallError(syscall, lastErrno(), args);
-  return n;
-}
+import { checkErrno } from './errors.js';
+import { libc, raw } from './libc.js';
 
 /** glibc 2.36 wraps neither capget/capset (libcap does) nor seccomp; their numbers differ per architecture. */
 const NUMBERS: Record<string, { capget: number; capset: number; seccomp: number }> = {
@@ -54,7 +47,7 @@ function capHeader(pid: number): Buffer {
 /** capget(2) for a thread (0 = the calling thread). */
 export function capget(pid = 0): CapabilitySets {
   const data = Buffer.alloc(24); // struct __user_cap_data_struct[2] { __u32 effective, permitted, inheritable; }
-  check(raw.syscall(nr('capget'), 'void *', capHeader(pid), 'void *', data), 'capget', [pid]);
+  checkErrno(raw.syscall(nr('capget'), 'void *', capHeader(pid), 'void *', data), 'capget', [pid]);
   const word = (i: number, field: number) => BigInt(data.readUInt32LE(i * 12 + field * 4));
   const set = (field: number) => word(0, field) | (word(1, field) << 32n);
   return { effective: set(0), permitted: set(1), inheritable: set(2) };
@@ -67,7 +60,7 @@ export function capset(sets: CapabilitySets): void {
   for (let i = 0; i < 2; i++) {
     fields.forEach((mask, field) => data.writeUInt32LE(Number((mask >> BigInt(32 * i)) & 0xffffffffn), i * 12 + field * 4));
   }
-  check(raw.syscall(nr('capset'), 'void *', capHeader(0), 'void *', data), 'capset', [hex(sets.effective), hex(sets.permitted), hex(sets.inheritable)]);
+  checkErrno(raw.syscall(nr('capset'), 'void *', capHeader(0), 'void *', data), 'capset', [hex(sets.effective), hex(sets.permitted), hex(sets.inheritable)]);
 }
 
 // ------------------------------------------------------------------ seccomp
@@ -112,7 +105,7 @@ export function seccompSetModeFilter(program: readonly SockFilter[], flags = 0):
   const ret = raw.syscall(nr('seccomp'), 'unsigned int', SECCOMP_SET_MODE_FILTER, 'unsigned int', flags, 'void *', prog);
   // `filters` must stay alive until the kernel has copied it; this use keeps it reachable past the call.
   void filters.length;
-  check(ret, 'seccomp', ['SECCOMP_SET_MODE_FILTER', program.length]);
+  checkErrno(ret, 'seccomp', ['SECCOMP_SET_MODE_FILTER', program.length]);
 }
 
 // ------------------------------------------------------------------ rlimits
@@ -146,7 +139,6 @@ export interface Rlimit {
   hard: bigint;
 }
 
-const libc = loadLibrary('libc.so.6');
 const prlimitRaw = libc.func('int prlimit(int pid, int resource, const void *newLimit, void *oldLimit)') as (
   pid: number,
   resource: number,
@@ -166,7 +158,7 @@ export function prlimit(pid: number, resource: number, next?: Rlimit): Rlimit {
     buf.writeBigUInt64LE(next.soft, 0);
     buf.writeBigUInt64LE(next.hard, 8);
   }
-  check(prlimitRaw(pid, resource, buf, old), 'prlimit', next ? [pid, resource, `${next.soft}`, `${next.hard}`] : [pid, resource]);
+  checkErrno(prlimitRaw(pid, resource, buf, old), 'prlimit', next ? [pid, resource, `${next.soft}`, `${next.hard}`] : [pid, resource]);
   return { soft: old.readBigUInt64LE(0), hard: old.readBigUInt64LE(8) };
 }
 

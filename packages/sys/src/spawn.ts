@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { SyscallError } from './errors.js';
-import { loadLibrary } from './ffi.js';
+import { type GuardedLibrary, loadLibrary } from './ffi.js';
 import { encodeSockFilters, type SockFilter } from './security.js';
 import { namespaceFlags, type Namespace, WNOHANG } from './flags.js';
 import { close, envList, type ExitStatus, kill, pidfdOpen, pipe2, read, signalNumber, waitpid, write } from './syscalls.js';
@@ -41,14 +41,18 @@ export function nativeLibraryPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'libhull_spawn.so');
 }
 
-function loadNative(): NativeSpawn {
-  if (nativeSpawn) return nativeSpawn;
+/** The native helper's one handle (ffi.ts keeps one per path), or a clear error when npm ci has not built it. */
+function nativeLibrary(): GuardedLibrary {
   const path = nativeLibraryPath();
   if (!existsSync(path)) {
     throw new Error(`hull: the native spawn helper is missing (${path}): run npm ci (it needs a C compiler, cc)`);
   }
-  const lib = loadLibrary(path);
-  nativeSpawn = lib.func(
+  return loadLibrary(path);
+}
+
+function loadNative(): NativeSpawn {
+  if (nativeSpawn) return nativeSpawn;
+  nativeSpawn = nativeLibrary().func(
     'int hull_spawn(unsigned long flags, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options)',
   ) as NativeSpawn;
   return nativeSpawn;
@@ -251,8 +255,7 @@ export function waitExit(pid: number, pidfd = pidfdOpen(pid)): Promise<ExitStatu
  * host's files are still in view (before pivot_root).
  */
 export function execReachesSelfCheck(): (path: string) => boolean {
-  loadNative();
-  const fn = loadLibrary(nativeLibraryPath()).func('int hull_exec_reaches_self(const char *path)') as (path: string) => number;
+  const fn = nativeLibrary().func('int hull_exec_reaches_self(const char *path)') as (path: string) => number;
   return (path) => fn(path) === 1;
 }
 
@@ -305,9 +308,7 @@ let nativeSpawnJoin: NativeSpawnJoin | undefined;
 
 function loadNativeJoin(): NativeSpawnJoin {
   if (nativeSpawnJoin) return nativeSpawnJoin;
-  loadNative(); // same library, same error when it is missing
-  const lib = loadLibrary(nativeLibraryPath());
-  nativeSpawnJoin = lib.func(
+  nativeSpawnJoin = nativeLibrary().func(
     'int hull_spawn_join(int target_pidfd, unsigned long ns_flags, const char *cwd, int set_user, unsigned int uid, unsigned int gid, const unsigned int *groups, int ngroups, const char *path, const char **argv, const char **envp, const int *fds, int nfds, int sync_fd, int err_fd, int pdeathsig, int options, int last_cap, const uint32_t *caps, const void *filter, int filter_len)',
   ) as NativeSpawnJoin;
   return nativeSpawnJoin;

@@ -1,59 +1,53 @@
 // One thin, typed function per syscall. Each throws SyscallError on failure,
 // carrying the syscall name, the errno name and the arguments that matter.
 import { constants as osConstants } from 'node:os';
-import { SyscallError } from './errors.js';
+import { checkErrno, lastErrno, SyscallError } from './errors.js';
 import { F_GETFD, F_SETFD, FD_CLOEXEC, O_CLOEXEC, syscallNumber } from './flags.js';
-import { lastErrno, raw } from './libc.js';
-
-function check(ret: number | bigint, syscall: string, args: readonly unknown[]): number {
-  const n = Number(ret);
-  if (n < 0) throw new SyscallError(syscall, lastErrno(), args);
-  return n;
-}
+import { raw } from './libc.js';
 
 export function unshare(flags: number): void {
-  check(raw.unshare(flags), 'unshare', [hex(flags)]);
+  checkErrno(raw.unshare(flags), 'unshare', [hex(flags)]);
 }
 
 /** Join the namespace behind fd (an /proc/PID/ns/* file or a pidfd). */
 export function setns(fd: number, nstype: number): void {
-  check(raw.setns(fd, nstype), 'setns', [fd, hex(nstype)]);
+  checkErrno(raw.setns(fd, nstype), 'setns', [fd, hex(nstype)]);
 }
 
 export function sethostname(name: string): void {
-  check(raw.sethostname(name, Buffer.byteLength(name)), 'sethostname', [name]);
+  checkErrno(raw.sethostname(name, Buffer.byteLength(name)), 'sethostname', [name]);
 }
 
 export function gethostname(): string {
   const buf = Buffer.alloc(256);
-  check(raw.gethostname(buf, buf.length), 'gethostname', []);
+  checkErrno(raw.gethostname(buf, buf.length), 'gethostname', []);
   const end = buf.indexOf(0);
   return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
 }
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
-  check(raw.mount(source, target, fstype, flags, data), 'mount', [source, target, fstype]);
+  checkErrno(raw.mount(source, target, fstype, flags, data), 'mount', [source, target, fstype]);
 }
 
 export function umount2(target: string, flags = 0): void {
-  check(raw.umount2(target, flags), 'umount2', [target]);
+  checkErrno(raw.umount2(target, flags), 'umount2', [target]);
 }
 
 export function pivotRoot(newRoot: string, putOld: string): void {
   const nr = syscallNumber('pivot_root');
-  check(raw.syscall(nr, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', [newRoot, putOld]);
+  checkErrno(raw.syscall(nr, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', [newRoot, putOld]);
 }
 
 export function chroot(path: string): void {
-  check(raw.chroot(path), 'chroot', [path]);
+  checkErrno(raw.chroot(path), 'chroot', [path]);
 }
 
 export function chdir(path: string): void {
-  check(raw.chdir(path), 'chdir', [path]);
+  checkErrno(raw.chdir(path), 'chdir', [path]);
 }
 
 export function fchdir(fd: number): void {
-  check(raw.fchdir(fd), 'fchdir', [fd]);
+  checkErrno(raw.fchdir(fd), 'fchdir', [fd]);
 }
 
 export function envList(env: Record<string, string> | readonly string[]): string[] {
@@ -71,7 +65,7 @@ export function execve(path: string, argv: readonly string[], env: Record<string
 }
 
 export function mknod(path: string, mode: number, dev = 0): void {
-  check(raw.mknod(path, mode, BigInt(dev)), 'mknod', [path, `0${mode.toString(8)}`, dev]);
+  checkErrno(raw.mknod(path, mode, BigInt(dev)), 'mknod', [path, `0${mode.toString(8)}`, dev]);
 }
 
 /** makedev(3): combine a major and minor number into a dev_t. */
@@ -82,34 +76,34 @@ export function makedev(major: number, minor: number): number {
 /** pipe2(2): returns [readEnd, writeEnd]. Close-on-exec unless told otherwise. */
 export function pipe2(flags = O_CLOEXEC): [number, number] {
   const fds = new Int32Array(2);
-  check(raw.pipe2(fds, flags), 'pipe2', []);
+  checkErrno(raw.pipe2(fds, flags), 'pipe2', []);
   return [fds[0]!, fds[1]!];
 }
 
 export function dup2(oldfd: number, newfd: number): void {
-  check(raw.dup2(oldfd, newfd), 'dup2', [oldfd, newfd]);
+  checkErrno(raw.dup2(oldfd, newfd), 'dup2', [oldfd, newfd]);
 }
 
 export function close(fd: number): void {
-  check(raw.close(fd), 'close', [fd]);
+  checkErrno(raw.close(fd), 'close', [fd]);
 }
 
 export function open(path: string, flags: number, mode = 0o644): number {
-  return check(raw.open(path, flags, mode), 'open', [path]);
+  return checkErrno(raw.open(path, flags, mode), 'open', [path]);
 }
 
 export function read(fd: number, buf: Buffer): number {
-  return check(raw.read(fd, buf, buf.length), 'read', [fd]);
+  return checkErrno(raw.read(fd, buf, buf.length), 'read', [fd]);
 }
 
 export function write(fd: number, buf: Buffer): number {
-  return check(raw.write(fd, buf, buf.length), 'write', [fd]);
+  return checkErrno(raw.write(fd, buf, buf.length), 'write', [fd]);
 }
 
 export function setCloexec(fd: number, on: boolean): void {
-  const flags = check(raw.fcntl(fd, F_GETFD, 0), 'fcntl', [fd, 'F_GETFD']);
+  const flags = checkErrno(raw.fcntl(fd, F_GETFD, 0), 'fcntl', [fd, 'F_GETFD']);
   const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
-  if (next !== flags) check(raw.fcntl(fd, F_SETFD, next), 'fcntl', [fd, 'F_SETFD']);
+  if (next !== flags) checkErrno(raw.fcntl(fd, F_SETFD, next), 'fcntl', [fd, 'F_SETFD']);
 }
 
 /** Signal numbers by name, as in `kill -l`. */
@@ -123,7 +117,7 @@ export function signalNumber(sig: string | number): number {
 
 export function kill(pid: number, sig: number | string): void {
   const n = signalNumber(sig);
-  check(raw.kill(pid, n), 'kill', [pid, n]);
+  checkErrno(raw.kill(pid, n), 'kill', [pid, n]);
 }
 
 /** How a process ended: an exit code, or the signal that killed it. */
@@ -162,12 +156,12 @@ export function waitpid(pid: number, options = 0): { pid: number; status: ExitSt
 }
 
 export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
-  return check(raw.prctl(option, a2, a3, a4, a5), 'prctl', [option, a2]);
+  return checkErrno(raw.prctl(option, a2, a3, a4, a5), 'prctl', [option, a2]);
 }
 
 /** close_range(2) (Linux 5.9; CLOSE_RANGE_CLOEXEC 5.11): close, or with flags mark close-on-exec, fds first..last. */
 export function closeRange(first: number, last = 0xffffffff, flags = 0): void {
-  check(raw.syscall(syscallNumber('close_range'), 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags), 'close_range', [first, last, flags]);
+  checkErrno(raw.syscall(syscallNumber('close_range'), 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags), 'close_range', [first, last, flags]);
 }
 
 /**
@@ -177,35 +171,35 @@ export function closeRange(first: number, last = 0xffffffff, flags = 0): void {
  */
 export function getcwd(): string {
   const buf = Buffer.alloc(4096);
-  const n = check(raw.syscall(syscallNumber('getcwd'), 'void *', buf, 'size_t', buf.length), 'getcwd', []);
+  const n = checkErrno(raw.syscall(syscallNumber('getcwd'), 'void *', buf, 'size_t', buf.length), 'getcwd', []);
   return buf.subarray(0, Math.max(0, n - 1)).toString('utf8');
 }
 
 /** pidfd_open(2): a file descriptor that refers to a process; readable once it exits. */
 export function pidfdOpen(pid: number, flags = 0): number {
-  return check(raw.syscall(syscallNumber('pidfd_open'), 'int', pid, 'unsigned int', flags), 'pidfd_open', [pid]);
+  return checkErrno(raw.syscall(syscallNumber('pidfd_open'), 'int', pid, 'unsigned int', flags), 'pidfd_open', [pid]);
 }
 
 /** pidfd_send_signal(2): signal the process behind a pidfd; unlike kill(pid), it cannot hit a recycled pid. */
 export function pidfdSendSignal(pidfd: number, sig: number | string): void {
   const n = signalNumber(sig);
-  check(raw.syscall(syscallNumber('pidfd_send_signal'), 'int', pidfd, 'int', n, 'void *', null, 'unsigned int', 0), 'pidfd_send_signal', [pidfd, n]);
+  checkErrno(raw.syscall(syscallNumber('pidfd_send_signal'), 'int', pidfd, 'int', n, 'void *', null, 'unsigned int', 0), 'pidfd_send_signal', [pidfd, n]);
 }
 
 export function setresuid(r: number, e: number, s: number): void {
-  check(raw.setresuid(r, e, s), 'setresuid', [r, e, s]);
+  checkErrno(raw.setresuid(r, e, s), 'setresuid', [r, e, s]);
 }
 
 export function setresgid(r: number, e: number, s: number): void {
-  check(raw.setresgid(r, e, s), 'setresgid', [r, e, s]);
+  checkErrno(raw.setresgid(r, e, s), 'setresgid', [r, e, s]);
 }
 
 export function setgroups(groups: readonly number[]): void {
-  check(raw.setgroups(groups.length, groups.length ? Uint32Array.from(groups) : null), 'setgroups', [groups.join(',')]);
+  checkErrno(raw.setgroups(groups.length, groups.length ? Uint32Array.from(groups) : null), 'setgroups', [groups.join(',')]);
 }
 
 export function setsid(): number {
-  return check(raw.setsid(), 'setsid', []);
+  return checkErrno(raw.setsid(), 'setsid', []);
 }
 
 export function umask(mask: number): number {

@@ -1,13 +1,11 @@
 // An AF_NETLINK socket through koffi, and the operations hull needs on it.
 // Plain libc calls (socket(2), bind(2), sendto(2), recv(2), setsockopt(2));
 // the bytes come from requests.ts and are parsed by message.ts.
-import koffi from 'koffi';
-import { close, CLONE_NEWNET, O_CLOEXEC, O_RDONLY, open, setns, SyscallError } from '@hull/sys';
+import { checkErrno, close, CLONE_NEWNET, libc, O_CLOEXEC, O_RDONLY, open, setns, SyscallError } from '@hull/sys';
 import { NLMSG_DONE, NLMSG_ERROR, encodeMessage, netlinkError, parseError, parseIfinfomsg, parseMessages, RTM_NEWLINK, type NlMsg } from './message.js';
 import * as rq from './requests.js';
 import type { NetnsRef, Request } from './requests.js';
 
-const libc = koffi.load('libc.so.6');
 type Fn<A extends unknown[], R> = (...args: A) => R;
 const raw = {
   socket: libc.func('int socket(int domain, int type, int protocol)') as Fn<[number, number, number], number>,
@@ -35,11 +33,6 @@ function sockaddrNl(): Buffer {
   return b;
 }
 
-function check(ret: number, syscall: string, args: unknown[]): number {
-  if (ret < 0) throw new SyscallError(syscall, koffi.errno(), args);
-  return ret;
-}
-
 /**
  * A NETLINK_ROUTE socket. It belongs to the network namespace it was created
  * in, for its whole life: that is what `Rtnetlink.inNetns` relies on.
@@ -52,14 +45,14 @@ export class Rtnetlink {
 
   /** A socket in the network namespace of this thread (the host, for the CLI process). */
   static open(): Rtnetlink {
-    const fd = check(raw.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket', ['AF_NETLINK', 'NETLINK_ROUTE']);
+    const fd = checkErrno(raw.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket', ['AF_NETLINK', 'NETLINK_ROUTE']);
     try {
       const one = Buffer.alloc(4);
       one.writeInt32LE(1);
       // Old kernels lack extended ack; errors then come without the kernel's words.
       raw.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
       const addr = sockaddrNl();
-      check(raw.bind(fd, addr, addr.length), 'bind', ['AF_NETLINK']);
+      checkErrno(raw.bind(fd, addr, addr.length), 'bind', ['AF_NETLINK']);
     } catch (err) {
       close(fd);
       throw err;
@@ -105,10 +98,10 @@ export class Rtnetlink {
     const seq = (this.seq = (this.seq + 1) >>> 0);
     const msg = encodeMessage(req.type, req.flags, seq, req.header, req.attrs);
     const addr = sockaddrNl();
-    check(raw.sendto(this.fd, msg, msg.length, 0, addr, addr.length), 'sendto', ['AF_NETLINK']);
+    checkErrno(raw.sendto(this.fd, msg, msg.length, 0, addr, addr.length), 'sendto', ['AF_NETLINK']);
     const replies: NlMsg[] = [];
     for (;;) {
-      const n = check(raw.recv(this.fd, this.buf, this.buf.length, 0), 'recv', ['AF_NETLINK']);
+      const n = checkErrno(raw.recv(this.fd, this.buf, this.buf.length, 0), 'recv', ['AF_NETLINK']);
       for (const m of parseMessages(Buffer.from(this.buf.subarray(0, n)))) {
         if (m.seq !== seq) continue; // a late answer to an earlier request
         if (m.type === NLMSG_ERROR) {

@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { parseOptions, UsageError } from '../args.js';
+import { parseOptions } from '../args.js';
+import { UsageError } from '@hull/01-uts';
 import { hullRoot } from '../store.js';
 
 interface Check {

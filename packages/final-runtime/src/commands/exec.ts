@@ -6,10 +6,10 @@
 // capabilities, no_new_privs and seccomp filter (src/security/join.ts).
 import { readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, StdioRelay } from '@hull/01-uts';
+import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, StdioRelay, UsageError } from '@hull/01-uts';
 import { resolveUser } from '@hull/07-oci-pull';
 import { close, exitCodeOf, type Namespace, O_CLOEXEC, O_RDONLY, open, spawnJoin, SyscallError } from '@hull/sys';
-import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
+import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { flagEnv, mergeEnv } from '../container-config.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { DeviceCgroup } from '../security/devices.js';

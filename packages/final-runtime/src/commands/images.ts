@@ -2,13 +2,14 @@
 // half of inspect.
 import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
-import { withLock } from '@hull/06-network';
+import { ContainerError, UsageError } from '@hull/01-uts';
+import { withLock } from '@hull/sys';
 import { createProgress, type ImageRecord, pull, Store } from '@hull/07-oci-pull';
-import { boolOption, type OptionSpecs, parseOptions, UsageError } from '../args.js';
+import { boolOption, type OptionSpecs, parseOptions } from '../args.js';
 import { findImage, imageShortId } from '../image.js';
 import { EXIT_ERROR } from '../names.js';
 import { containerIds, hullRoot, readConfig } from '../store.js';
+import { eachArgument } from './each-argument.js';
 
 function insecureRegistries(): string[] {
   return (process.env.HULL_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean);
@@ -146,25 +147,17 @@ export async function rmi(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(args, { force: { type: 'boolean', short: 'f' } });
   if (positionals.length === 0) throw new UsageError(`"hull rmi" requires at least 1 argument: IMAGE`);
   const store = new Store(hullRoot());
-  let failed = false;
-  for (const ref of positionals) {
-    try {
-      const image = findImage(store, ref);
-      if (!image) throw new ContainerError(`no such image: ${ref}`, EXIT_ERROR);
-      const users = containerIds(store.root)
-        .map((id) => readConfig(id, store.root))
-        .filter((c) => c.image === image.ref);
-      if (users.length && !boolOption(values, 'force'))
-        throw new ContainerError(`cannot remove ${image.ref}: container ${users[0]!.id.slice(0, 12)} (${users[0]!.name}) uses it: remove it first or use rmi -f`, EXIT_ERROR);
-      removeReference(store, image.ref);
-      process.stdout.write(`Untagged: ${image.ref}\n`);
-    } catch (err) {
-      if (!(err instanceof ContainerError)) throw err;
-      process.stderr.write(`hull: ${err.message}\n`);
-      failed = true;
-    }
-  }
-  return failed ? EXIT_ERROR : 0;
+  return eachArgument(positionals, async (ref) => {
+    const image = findImage(store, ref);
+    if (!image) throw new ContainerError(`no such image: ${ref}`, EXIT_ERROR);
+    const users = containerIds(store.root)
+      .map((id) => readConfig(id, store.root))
+      .filter((c) => c.image === image.ref);
+    if (users.length && !boolOption(values, 'force'))
+      throw new ContainerError(`cannot remove ${image.ref}: container ${users[0]!.id.slice(0, 12)} (${users[0]!.name}) uses it: remove it first or use rmi -f`, EXIT_ERROR);
+    removeReference(store, image.ref);
+    process.stdout.write(`Untagged: ${image.ref}\n`);
+  });
 }
 
 export async function inspectImage(ref: string): Promise<Record<string, unknown> | undefined> {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, createReadStream, existsSync, fstatSync, mkdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { join, normalize } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
+import { ContainerError, UsageError } from '@hull/01-uts';
 import { writeFileAtomic } from '@hull/06-network';
 import {
   type Descriptor,
@@ -31,7 +31,7 @@ import {
   selectPlatform,
   Store,
 } from '@hull/07-oci-pull';
-import { parseOptions, stringOption, UsageError } from '../args.js';
+import { parseOptions, stringOption } from '../args.js';
 import { hullRoot } from '../store.js';
 
 /** A regular file of the unpacked archive, open: read through this fd, never again by its name. */

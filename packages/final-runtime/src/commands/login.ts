@@ -5,10 +5,10 @@
 // $DOCKER_CONFIG/config.json (~/.docker/config.json), as {"auths": {HOST: {"auth": base64(user:password)}}}.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ContainerError } from '@hull/01-uts';
+import { ContainerError, UsageError } from '@hull/01-uts';
 import { writeFileAtomic } from '@hull/06-network';
 import { authFiles, parseReference, RegistryClient } from '@hull/07-oci-pull';
-import { type OptionSpecs, parseOptions, stringOption, boolOption, UsageError } from '../args.js';
+import { type OptionSpecs, parseOptions, stringOption, boolOption } from '../args.js';
 import { EXIT_ERROR } from '../names.js';
 
 interface AuthFile {

@@ -3,12 +3,12 @@
 // -> the store (name taken under the lock) -> started here (foreground) or
 // by the supervisor (-d).
 import { mkdirSync } from 'node:fs';
-import { ContainerError, signals } from '@hull/01-uts';
+import { ContainerError, signals, UsageError } from '@hull/01-uts';
 import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
 import { parsePublish, publishConflict, publishProblem, type PortMapping } from '@hull/06-network';
 import { createProgress, pull, Store } from '@hull/07-oci-pull';
 import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
-import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
+import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { commandOf, environmentOf, hostnameOf, type RunFlags, workdirOf } from '../container-config.js';
 import { findImage, type LocalImage } from '../image.js';
 import { startContainer } from '../lifecycle.js';

@@ -2,8 +2,7 @@
 // make the devices cgroups (v1's devices.allow, and a chapter 04 cgroup
 // carrying the eBPF device program), run chapter 03's container with our
 // init stage, and remove the cgroups afterwards.
-import { randomBytes } from 'node:crypto';
-import { extname } from '@hull/01-uts';
+import { extname, randomId } from '@hull/01-uts';
 import { type RootfsRunOptions, runInRootfs } from '@hull/03-chroot-proc';
 import { type Cgroup, createCgroup } from '@hull/04-cgroups';
 import { attachDeviceProgram, DeviceCgroup } from './devices.js';
@@ -21,7 +20,7 @@ export async function runHardened(opts: HardenedRunOptions): Promise<number> {
   const plan = planSecurity(opts.security);
   const warn = opts.warn ?? ((line: string) => process.stderr.write(`hull: warning: ${line}\n`));
   for (const w of plan.warnings) warn(w);
-  const id = opts.id ?? `sec-${randomBytes(6).toString('hex')}`;
+  const id = opts.id ?? `sec-${randomId()}`;
   let program: Cgroup | null = null;
   let devices: DeviceCgroup | null = null;
   try {

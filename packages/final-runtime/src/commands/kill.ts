@@ -1,0 +1,29 @@
+// `hull kill`: one signal to running containers.
+import { ContainerError, UsageError } from '@hull/01-uts';
+import { signalNumber } from '@hull/sys';
+import { parseOptions, stringOption } from '../args.js';
+import { EXIT_ERROR, findContainer } from '../names.js';
+import { isRunning, observedState } from '../store.js';
+import { eachArgument } from './each-argument.js';
+import { help } from './help.js';
+import { signalContainer } from './signal-container.js';
+
+export async function kill(args: string[]): Promise<number> {
+  if (help(args, 'Usage: hull kill [-s SIGNAL] CONTAINER...\n\n  -s, --signal SIG  Signal to send (default SIGKILL)\n')) return 0;
+  const { values, positionals } = parseOptions(args, { signal: { type: 'string', short: 's' } });
+  if (positionals.length === 0) throw new UsageError(`"hull kill" requires at least 1 argument: CONTAINER`);
+  const raw = stringOption(values, 'signal') ?? 'SIGKILL';
+  let signal: number;
+  try {
+    signal = signalNumber(/^\d+$/.test(raw) ? Number(raw) : raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`);
+  } catch {
+    throw new UsageError(`invalid signal: ${raw}`);
+  }
+  return eachArgument(positionals, async (ref) => {
+    const { id, name } = findContainer(ref);
+    const state = observedState(id);
+    if (!isRunning(state)) throw new ContainerError(`cannot kill container ${name}: it is not running`, EXIT_ERROR);
+    signalContainer(state, signal);
+    process.stdout.write(`${ref}\n`);
+  });
+}
