@@ -22,6 +22,7 @@ import {
   O_CLOEXEC,
   OCI_VERSION,
   pipe2,
+  processStartTime,
   read,
   type RuntimeSpec,
   spawn,
@@ -31,7 +32,6 @@ import {
 } from '@hull/sys';
 import { attachDeviceProgram, DeviceCgroup } from '../security/devices.js';
 import { planSecurity } from '../security/plan.js';
-import { processStartTime } from '../store.js';
 import { type Bundle, loadBundle } from './bundle.js';
 import { runHook } from './hooks.js';
 import type { RuntimeInitSpec } from './init.js';

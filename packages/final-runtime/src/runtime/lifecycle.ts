@@ -6,8 +6,7 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import { openCgroup } from '@hull/04-cgroups';
-import { withLock } from '@hull/06-network';
-import { close, kill, O_NONBLOCK, O_WRONLY, open, OCI_VERSION, pidfdOpen, pidfdSendSignal, signalNumber, SyscallError, write } from '@hull/sys';
+import { close, kill, O_NONBLOCK, O_WRONLY, open, OCI_VERSION, pidfdOpen, pidfdSendSignal, signalNumber, SyscallError, withLock, write } from '@hull/sys';
 import { DeviceCgroup } from '../security/devices.js';
 import { parseSpec } from './bundle.js';
 import { runHook } from './hooks.js';

@@ -7,10 +7,10 @@
 //                [--systemd-cgroup] COMMAND [OPTIONS] ID
 import { appendFileSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { ContainerError } from '@hull/01-uts';
+import { ContainerError, UsageError } from '@hull/01-uts';
 import { detectLayout } from '@hull/04-cgroups';
 import { exitCodeOf, OCI_VERSION } from '@hull/sys';
-import { boolOption, intOption, type OptionSpecs, parseOptions, stringOption, UsageError } from '../args.js';
+import { boolOption, intOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { createContainer } from './create.js';
 import { containerPids, deleteContainer, killContainer, parseSignal, pauseContainer, startContainer, withContainerLock } from './lifecycle.js';
 import { checkContainerId, DEFAULT_RUNTIME_ROOT, listIds, readRecord, RuntimeError, stateJson } from './state.js';

@@ -10,8 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@hull/06-network';
-import { OCI_VERSION, type ContainerState } from '@hull/sys';
-import { processStartTime } from '../store.js';
+import { OCI_VERSION, type ContainerState, processStartTime } from '@hull/sys';
 
 export const DEFAULT_RUNTIME_ROOT = '/run/hull-runtime';
 
