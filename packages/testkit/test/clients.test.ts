@@ -224,7 +224,7 @@ describe.skipIf(!requireRoot('real OCI clients'))(`real clients drive ${RUNTIME}
       expect(callOf(calls, 'exec', id, from).args).toEqual(expect.arrayContaining(['--process', '--detach', '--pid-file']));
       expect(callOf(calls, 'kill', id, from).args.slice(-2)).toEqual([id, '15']);
       expect(subcommands(calls, from)).toEqual(expect.arrayContaining(['pause', 'resume']));
-      record('podman run -d; exec; exec -i; stop; rm', calls, from, short(id));
+      record('podman run -d; exec; exec -i; pause; unpause; stop; rm', calls, from, short(id));
       await settled(podman, podman.cgroupParent);
     });
 
