@@ -318,4 +318,41 @@ describe.skipIf(!requireRoot('real OCI clients'))(`real clients drive ${RUNTIME}
       await settled(containerd, containerd.cgroupPrefix);
     });
   });
+
+  describe('stop() with containers still running', () => {
+    /** stop() a client whose container still runs (so there is a rootfs mount): then none of it is left. */
+    const stopAndExpectGone = async (client: Podman | Containerd, cgroup: string, pids: number[]): Promise<void> => {
+      expect(containerMounts(client.dir).length).toBeGreaterThan(0);
+      await client.stop();
+      // A pid of ours that still has a command line is alive (a zombie has an empty one).
+      for (const pid of pids) expect(existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '').toBe(false);
+      expect(existsSync(client.dir)).toBe(false);
+      expect(cgroupDirs(cgroup)).toEqual([]);
+      expect(mountsUnder(client.dir)).toEqual([]);
+    };
+
+    it('podman: kills the detached conmon and container by pid, unmounts, removes cgroups and dirs', async () => {
+      const p = startPodman({ runtime: RUNTIME });
+      const archive = await writeOciArchive(join(work, `left-${randomToken(6)}.tar`), image, await busyboxImage(busyboxRootfs(), { config: { Cmd: ['sh'] } }));
+      await p.load(archive);
+      expect((await p.podman(['run', '-d', image, 'sleep', '1000'])).code).toBe(0);
+      const pids = p.processes();
+      // conmon (reparented to PID 1, found by our dir) and the container (found by our cgroup).
+      const comms = pids.map((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+      expect(comms).toEqual(expect.arrayContaining(['conmon', 'sleep']));
+      await stopAndExpectGone(p, p.cgroupParent, pids);
+    });
+
+    it('containerd: kills the shim and the container by pid, unmounts, removes cgroups and dirs', async () => {
+      const c = await startContainerd({ runtime: RUNTIME });
+      const archive = await writeOciArchive(join(work, `left-${randomToken(6)}.tar`), image, await busyboxImage(busyboxRootfs(), { config: { Cmd: ['sh'] } }));
+      await c.importImage(archive);
+      const id = `l${randomToken(8)}`;
+      expect((await c.ctr(['run', '-d', ...c.runFlags(id), image, id, 'sleep', '1000'])).code).toBe(0);
+      const pids = c.processes();
+      const comms = pids.map((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+      expect(comms).toEqual(expect.arrayContaining(['containerd', 'containerd-shim', 'sleep']));
+      await stopAndExpectGone(c, c.cgroupPrefix, pids);
+    });
+  });
 });
