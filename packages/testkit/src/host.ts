@@ -60,30 +60,34 @@ function nftTables(): string[] {
     .sort();
 }
 
+/** The directories at and under `dir`, deepest first, `dir` last; none if it does not exist. */
+export function directoriesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      // A directory removed while we walk is fine (cgroups come and go); anything else means we cannot see.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) if (e.isDirectory()) walk(`${d}/${e.name}`);
+    out.push(d);
+  };
+  walk(dir);
+  return out;
+}
+
 /** Every cgroup under our prefix, at every depth, in every hierarchy (v1 controllers, v2, hybrid's unified). */
 function cgroups(): string[] {
   const out: string[] = [];
   const base = '/sys/fs/cgroup';
   if (!existsSync(base)) return out;
   const roots = existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((d) => `${base}/${d}`);
-  const walk = (dir: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (err) {
-      // A cgroup removed while we walk is fine; anything else means we cannot see.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      out.push(`${dir}/${e.name}`);
-      walk(`${dir}/${e.name}`);
-    }
-  };
   for (const root of roots) {
     const dir = `${root}/${HULL_PREFIX}`;
-    if (existsSync(dir)) walk(dir);
+    if (existsSync(dir)) out.push(...directoriesUnder(dir).filter((d) => d !== dir));
   }
   return out.sort();
 }

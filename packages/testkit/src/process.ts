@@ -93,3 +93,8 @@ export function requireRoot(suite: string): boolean {
   if (!isRoot) process.stderr.write(`skip: ${suite}: needs root (namespaces, mounts); run npm test as root\n`);
   return isRoot;
 }
+
+/** A word as a POSIX shell reads it back unchanged: bare when safe, else single-quoted. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
