@@ -9,6 +9,10 @@
 //   - no linux.seccomp: no filter; no maskedPaths/readonlyPaths: none;
 //   - a seccomp rule's SCMP_ACT_ERRNO without errnoRet is EPERM, not defaultErrnoRet;
 //     two conditions on the same argument are two rules (an OR), not one;
+//     but the rules for one syscall are tried in order, first match wins (our
+//     compiler's reading): runc drops a rule whose action is the default's
+//     and leaves overlaps to libseccomp, hull keeps it, so such a rule can
+//     only make the filter stricter, never looser;
 //   - resources.devices is applied in order, the last match wins, starting
 //     from "deny everything"; runc's own default devices are appended after it.
 // Where runc only logs and carries on (an unknown capability name), hull
@@ -171,14 +175,11 @@ export function seccompProfileFromSpec(seccomp: SpecSeccomp): { profile: Seccomp
   }
   for (const arch of seccomp.architectures ?? []) if (!SCMP_ARCHES.has(arch)) fail(`${where}.architectures`, `unknown architecture ${JSON.stringify(arch)}`);
   if (seccomp.defaultErrnoRet !== undefined && !takesErrno(seccomp.defaultAction)) fail(`${where}.defaultErrnoRet`, `${seccomp.defaultAction} takes no errno`);
-  const defaultErrno = seccomp.defaultErrnoRet ?? EPERM;
   const rules: SeccompRule[] = [];
   (seccomp.syscalls ?? []).forEach((call, i) => {
     const at = `${where}.syscalls[${i}]`;
     if (call?.errnoRet !== undefined && !takesErrno(call.action)) fail(`${at}.errnoRet`, `${call.action} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`);
     const errnoRet = takesErrno(call?.action) ? (call.errnoRet ?? EPERM) : undefined;
-    // Same action as the default: nothing to add (runc skips it). Kept, it could shadow a later rule for the same syscall.
-    if (call?.action === seccomp.defaultAction && (!takesErrno(call.action) || errnoRet === defaultErrno)) return;
     const base: SeccompRule = { names: call?.names, action: call?.action, ...(errnoRet !== undefined ? { errnoRet } : {}) };
     const args: SeccompArg[] = call?.args ?? [];
     const indexes = args.map((a) => a?.index);
