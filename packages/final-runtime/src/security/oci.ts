@@ -306,7 +306,7 @@ export function securityFromSpec(spec: RuntimeSpec, host: HostFacts = readHostFa
   const { user, umask } = userFromSpec(proc?.user);
 
   if (proc?.oomScoreAdj !== undefined && !(Number.isInteger(proc.oomScoreAdj) && proc.oomScoreAdj >= -1000 && proc.oomScoreAdj <= 1000)) {
-    fail('proc.oomScoreAdj', `${JSON.stringify(proc.oomScoreAdj)} is not within -1000..1000`);
+    fail('process.oomScoreAdj', `${JSON.stringify(proc.oomScoreAdj)} is not within -1000..1000`);
   }
 
   let seccomp: SecuritySpec['seccomp'] = null;
