@@ -18,7 +18,6 @@ import {
   applySecurity,
   CAPABILITIES,
   capabilityMask,
-  DEFAULT_CAPABILITIES,
   DEFAULT_DEVICE_RULES,
   deviceRulesFromSpec,
   filterOf,
