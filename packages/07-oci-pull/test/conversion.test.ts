@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerError } from '@hull/01-uts';
 import { DEFAULT_PATH } from '@hull/03-chroot-proc';
-import { randomToken } from '@hull/testkit';
+import { randomToken, thrownMessage } from '@hull/testkit';
 import { type ImageConfig, runtimeConfigFromImage } from '../src/index.js';
 
 const between = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -37,15 +37,7 @@ describe('runtimeConfigFromImage (image-spec conversion.md)', () => {
     ...over,
   });
   const convert = (i: ImageConfig, volumeMount?: (d: string) => { destination: string; type: string; source: string }) => runtimeConfigFromImage(i, { rootfs, ...(volumeMount ? { volumeMount } : {}) });
-  const errorOf = (f: () => unknown): string => {
-    try {
-      f();
-    } catch (err) {
-      expect(err).toBeInstanceOf(ContainerError);
-      return (err as Error).message;
-    }
-    throw new Error('no error');
-  };
+  const errorOf = (f: () => unknown): string => thrownMessage(f, ContainerError);
 
   it('verbatim: WorkingDir -> cwd, Env -> env, Entrypoint then Cmd -> args', () => {
     const mark = randomToken(8);

@@ -7,7 +7,7 @@
 // busybox cannot make an arbitrary syscall or print a raw errno, so a tiny
 // static probe goes into the rootfs (`cc -static`, as in security.test.ts).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { busyboxRootfs, descendants, hostSnapshot, type HostSnapshot, leftovers,
 import type { RuntimeSpec } from '@hull/sys';
 import { capabilityMask, DEFAULT_CAPABILITIES, statusMask, type Capability } from '../src/security/index.js';
 import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from '../src/security/syscall-table.js';
+import { hostDevice } from './security-fixtures.js';
 
 const STEP = 'packages/final-runtime/src/security/main.ts';
 const TABLE = process.arch === 'arm64' ? SYSCALLS_AARCH64 : SYSCALLS_X86_64;
@@ -39,16 +40,6 @@ int main(int argc, char **argv) {
   return 0;
 }
 `;
-
-/** The first of these host devices that exists; none is in runc's default allow list, and opening one does nothing by itself. */
-function hostDevice(): { major: number; minor: number; path: string } {
-  for (const path of ['/dev/fuse', '/dev/net/tun', '/dev/loop-control']) {
-    if (!existsSync(path)) continue;
-    const rdev = statSync(path).rdev;
-    return { path, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
-  }
-  throw new Error('no /dev/fuse, /dev/net/tun or /dev/loop-control on this host');
-}
 
 const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
 const between = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));

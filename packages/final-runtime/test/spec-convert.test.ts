@@ -11,17 +11,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ContainerError } from '@hull/01-uts';
 import { PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_SET_KEEPCAPS, RLIM_INFINITY, RLIMIT, type RuntimeSpec, S_IFCHR } from '@hull/sys';
-import { randomToken } from '@hull/testkit';
+import { randomToken, thrownMessage } from '@hull/testkit';
 import { defaultSpec } from '../src/default-spec.js';
 import {
   ARCHES,
   applySecurity,
-  CAPABILITIES,
   capabilityMask,
   DEFAULT_DEVICE_RULES,
   deviceRulesFromSpec,
   filterOf,
-  type HostFacts,
   MASKED_PATHS,
   planSecurity,
   READONLY_PATHS,
@@ -33,24 +31,12 @@ import {
 } from '../src/security/index.js';
 import { SYSCALLS_X86_64 } from '../src/security/syscall-table.js';
 import { specFromContainerConfig, specJson } from '../src/spec-from-config.js';
+import { ALL_CAPS, fakeHost } from './security-fixtures.js';
 import type { ContainerConfig } from '../src/store.js';
 
 const X64 = ARCHES.x64;
-const ALL_CAPS = (1n << BigInt(CAPABILITIES.length)) - 1n;
 const SYS_RESOURCE = 24n;
-
-function host(over: Partial<HostFacts> = {}): HostFacts {
-  return {
-    boundingSet: ALL_CAPS & ~(1n << SYS_RESOURCE), // like our machines
-    canRaiseLimits: false,
-    lastCap: 40,
-    rlimit: () => ({ soft: 1024n, hard: 20000n }),
-    devices: { v1: '/sys/fs/cgroup/devices', program: true },
-    arch: 'x64',
-    kernel: '6.1.0',
-    ...over,
-  };
-}
+const host = fakeHost;
 
 const spec = (process: Partial<NonNullable<RuntimeSpec['process']>> = {}, linux: RuntimeSpec['linux'] = {}): RuntimeSpec => ({
   ociVersion: '1.1.0',
@@ -58,16 +44,7 @@ const spec = (process: Partial<NonNullable<RuntimeSpec['process']>> = {}, linux:
   linux,
 });
 
-const errorOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ContainerError);
-    return (err as Error).message;
-  }
-  throw new Error('no error');
-};
-
+const errorOf = (f: () => unknown): string => thrownMessage(f, ContainerError);
 const between = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 const run = (program: ReturnType<typeof filterOf>, nr: number, args: bigint[] = []) => runFilter(program!, { nr, arch: X64.audit, args });
 

@@ -9,3 +9,4 @@ export * from './raw-tar.js';
 export * from './hostile-layers.js';
 export * from './certs.js';
 export * from './users.js';
+export * from './errors.js';
