@@ -10,5 +10,6 @@ export * from './pull.js';
 export * from './in-root.js';
 export * from './user.js';
 export * from './run.js';
+export * from './conversion.js';
 export type { ImageSpec } from './init.js';
 export * from './extract/index.js';

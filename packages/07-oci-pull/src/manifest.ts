@@ -58,12 +58,21 @@ export interface ImageConfig {
   architecture: string;
   os: string;
   variant?: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  author?: string;
+  created?: string;
   config?: {
     Env?: string[] | null;
     Entrypoint?: string[] | null;
     Cmd?: string[] | null;
     WorkingDir?: string;
     User?: string;
+    Labels?: Record<string, string> | null;
+    /** Keys like "80/tcp"; the values are empty objects. */
+    ExposedPorts?: Record<string, object> | null;
+    Volumes?: Record<string, object> | null;
+    StopSignal?: string;
   };
   rootfs: { type: 'layers'; diff_ids: string[] };
 }

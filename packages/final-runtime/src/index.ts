@@ -4,3 +4,5 @@ export * from './args.js';
 export * from './container-config.js';
 export * from './names.js';
 export * from './store.js';
+export * from './default-spec.js';
+export * from './spec-from-config.js';

@@ -16,7 +16,6 @@ import {
   DEFAULT_DEVICE_RULES,
   detectDeviceControl,
   filterOf,
-  type HostFacts,
   parseSecurityOpts,
   parseUlimit,
   planRlimits,
@@ -30,23 +29,12 @@ import {
   type SecuritySpec,
   validateProfile,
 } from '../src/security/index.js';
+import { fakeHost } from './security-fixtures.js';
 
 const X64 = ARCHES.x64;
 const AUDIT_ARCH_I386 = 0x40000003;
-const ALL_CAPS = (1n << BigInt(CAPABILITIES.length)) - 1n;
 
-function host(over: Partial<HostFacts> = {}): HostFacts {
-  return {
-    boundingSet: ALL_CAPS & ~(1n << 24n), // like our machines: no CAP_SYS_RESOURCE
-    canRaiseLimits: false,
-    lastCap: 40,
-    rlimit: () => ({ soft: 1024n, hard: 20000n }),
-    devices: { v1: '/sys/fs/cgroup/devices', program: true },
-    arch: 'x64',
-    kernel: '6.1.0',
-    ...over,
-  };
-}
+const host = fakeHost;
 
 describe('capabilities: --cap-add / --cap-drop', () => {
   it("defaults to docker's 14, mask 0xa80425fb", () => {

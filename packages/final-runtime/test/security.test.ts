@@ -7,13 +7,14 @@
 // compiled here with `cc -static` (gcc + libc6-dev, which .ci/run installs
 // for the native spawn helper anyway).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxRootfs, descendants, hostSnapshot, type HostSnapshot, leftovers, randomHostname, randomToken, requireRoot, run, type RunOptions } from '@hull/testkit';
 import { capabilityMask, DEFAULT_CAPABILITIES, statusMask } from '../src/security/index.js';
 import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from '../src/security/syscall-table.js';
+import { hostDevice } from './security-fixtures.js';
 
 const STEP = 'packages/final-runtime/src/security/main.ts';
 const hull = (args: readonly string[], opts?: RunOptions) => run('npx', ['tsx', STEP, ...args], opts);
@@ -94,16 +95,6 @@ int main(int argc, char **argv) {
   return 2;
 }
 `;
-
-/** The first of these host devices that exists: none is in the container's allowlist, and opening one without reading does nothing. */
-function hostDevice(): { major: number; minor: number; path: string } {
-  for (const path of ['/dev/fuse', '/dev/net/tun', '/dev/loop-control']) {
-    if (!existsSync(path)) continue;
-    const rdev = statSync(path).rdev;
-    return { path, major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
-  }
-  throw new Error('no /dev/fuse, /dev/net/tun or /dev/loop-control on this host');
-}
 
 describe.skipIf(!requireRoot('final-runtime security'))('hardening: every escape blocked by default, allowed with the opt-out', () => {
   let before: HostSnapshot;

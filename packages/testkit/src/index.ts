@@ -15,3 +15,4 @@ export * from './oci-archive.js';
 export * from './podman.js';
 export * from './containerd.js';
 export * from './tmux.js';
+export * from './errors.js';

@@ -13,3 +13,4 @@ export * from './harden.js';
 export * from './join.js';
 export * from './plan.js';
 export * from './run.js';
+export * from './oci.js';

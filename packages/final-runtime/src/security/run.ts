@@ -6,10 +6,11 @@ import { extname, randomId } from '@hull/01-uts';
 import { type RootfsRunOptions, runInRootfs } from '@hull/03-chroot-proc';
 import { type Cgroup, createCgroup } from '@hull/04-cgroups';
 import { attachDeviceProgram, DeviceCgroup } from './devices.js';
-import { type SecurityFlags, planSecurity } from './plan.js';
+import { type SecurityFlags, planSecurity, type SecurityPlan } from './plan.js';
 
 export interface HardenedRunOptions extends Omit<RootfsRunOptions, 'stage' | 'specExtra'> {
-  security: SecurityFlags;
+  /** docker's flags, planned here; or a plan made already (securityFromSpec, from a config.json). */
+  security: SecurityFlags | { plan: SecurityPlan };
   /** Names the devices cgroup (hull/<id>); random by default. */
   id?: string;
   /** Where warnings go (default: stderr, as `hull: warning: ...`). */
@@ -17,7 +18,7 @@ export interface HardenedRunOptions extends Omit<RootfsRunOptions, 'stage' | 'sp
 }
 
 export async function runHardened(opts: HardenedRunOptions): Promise<number> {
-  const plan = planSecurity(opts.security);
+  const plan = 'plan' in opts.security ? opts.security.plan : planSecurity(opts.security);
   const warn = opts.warn ?? ((line: string) => process.stderr.write(`hull: warning: ${line}\n`));
   for (const w of plan.warnings) warn(w);
   const id = opts.id ?? `sec-${randomId()}`;

@@ -244,6 +244,24 @@ interface CompiledRule {
 }
 
 /**
+ * The rules that apply to this container: docker's includes/excludes
+ * (capabilities, architecture, kernel version) decided, and dropped from
+ * each rule, so what is left is the plain format the OCI spec's
+ * linux.seccomp has.
+ */
+export function activeRules(profile: SeccompProfile, ctx: CompileContext = {}): SeccompRule[] {
+  const arch = nativeArch(ctx.arch);
+  const caps = new Set<string>(ctx.capabilities ?? []);
+  const kernel = ctx.kernel ?? release();
+  return (profile.syscalls ?? []).flatMap((rule) => {
+    if (rule.includes && !conditionHolds(rule.includes, arch, caps, kernel, true)) return [];
+    if (rule.excludes && conditionHolds(rule.excludes, arch, caps, kernel, false)) return [];
+    const { includes: _i, excludes: _e, comment: _c, ...plain } = rule;
+    return [plain];
+  });
+}
+
+/**
  * Compile a profile to a classic-BPF program for one architecture.
  *
  *   ld arch; if != ours -> kill          (i386 via int 0x80 has other numbers)
@@ -257,15 +275,11 @@ interface CompiledRule {
  */
 export function compileProfile(profile: SeccompProfile, ctx: CompileContext = {}): SockFilter[] {
   const arch = nativeArch(ctx.arch);
-  const caps = new Set<string>(ctx.capabilities ?? []);
-  const kernel = ctx.kernel ?? release();
   const defaultErrno = profile.defaultErrnoRet ?? EPERM;
   const defaultAction = actionValue(profile.defaultAction, profile.defaultErrnoRet, defaultErrno);
 
   const byNumber = new Map<number, CompiledRule[]>();
-  for (const rule of profile.syscalls ?? []) {
-    if (rule.includes && !conditionHolds(rule.includes, arch, caps, kernel, true)) continue;
-    if (rule.excludes && conditionHolds(rule.excludes, arch, caps, kernel, false)) continue;
+  for (const rule of activeRules(profile, ctx)) {
     const action = actionValue(rule.action, rule.errnoRet, defaultErrno);
     for (const name of rule.names ?? (rule.name ? [rule.name] : [])) {
       // A name this architecture lacks (iopl on aarch64, arm_fadvise64_64 on x86_64) has nothing to filter.
