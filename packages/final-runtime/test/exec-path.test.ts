@@ -28,6 +28,27 @@ function elfWithInterpreter(interp: string): Buffer {
   }
 }
 
+/**
+ * A static program with no libc that prints `marker` and exits: it works as
+ * an ELF interpreter too, since it needs nothing the kernel hands a real
+ * ld.so. A control: it shows that the kernel runs the PT_INTERP we give.
+ */
+function markerInterpreter(marker: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'hull-interp-'));
+  try {
+    writeFileSync(join(dir, 'interp.c'), readFileSync(new URL('./fixtures/interp.c', import.meta.url)));
+    execFileSync('cc', ['-static', '-nostdlib', '-no-pie', '-O1', `-DMARKER="${marker}"`, '-o', join(dir, 'interp'), join(dir, 'interp.c')]);
+    return readFileSync(join(dir, 'interp'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Five "#!" scripts, each the interpreter of the one before, ending in `last`: the deepest chain the kernel runs (exec_binprm: depth 0..5). */
+function scriptChain(dir: string, last: string): { path: string; content: string; mode: number }[] {
+  return [0, 1, 2, 3, 4].map((i) => ({ path: `${dir}/d${i}`, content: `#!/${i === 4 ? last : `${dir}/d${i + 1}`}\n`, mode: 0o755 }));
+}
+
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path: fds, working directory, /proc/self/exe', () => {
@@ -43,6 +64,7 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
   const name = `xp-${randomToken(6)}`;
   const ran = `host-node-ran-${randomToken(8)}`;
   const pwned = `PWNED-${randomToken(8)}`;
+  const interpRan = `interp-ran-${randomToken(8)}`;
   let image = '';
   let nodeHash = '';
   let copyHash = '';
@@ -96,6 +118,13 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
           { path: 'evil2', content: '#!/evil\n', mode: 0o755 },
           // An ELF whose dynamic loader (PT_INTERP) is /proc/self/exe: the kernel would map node as its interpreter.
           { path: 'evil-elf', content: elfWithInterpreter('/proc/self/exe'), mode: 0o755 },
+          // The same at the kernel's deepest level, and its control with an interpreter that only prints.
+          { path: 'interp', content: markerInterpreter(interpRan), mode: 0o755 },
+          { path: 'elf-interp', content: elfWithInterpreter('/interp'), mode: 0o755 },
+          ...scriptChain('deep', 'deep/elf'),
+          { path: 'deep/elf', content: elfWithInterpreter('/interp'), mode: 0o755 },
+          ...scriptChain('deep-evil', 'deep-evil/elf'),
+          { path: 'deep-evil/elf', content: elfWithInterpreter('/proc/self/exe'), mode: 0o755 },
         ],
       },
     ]);
@@ -183,6 +212,26 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
     // A normal command still runs, and a script with a normal interpreter too.
     const ok = await hull(['exec', name, 'sh', '-c', 'echo fine'], {}, nodeCopy);
     expect(ok.stdout).toBe('fine\n');
+  });
+
+  it('an ELF interpreter is followed at every depth the kernel runs, five "#!" deep too (controls: /interp runs there)', async () => {
+    // Controls: the kernel runs our PT_INTERP, alone and at the end of the deepest script chain.
+    // Without them, a refusal below could be a chain the kernel would not run anyway.
+    for (const cmd of ['/elf-interp', '/deep/d0']) {
+      const run = await hull(['run', '--rm', image, cmd], {}, nodeCopy);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toBe(`${interpRan}\n`);
+      const exec = await hull(['exec', name, cmd], {}, nodeCopy);
+      expect(exec.stderr).toBe('');
+      expect(exec.stdout).toBe(`${interpRan}\n`);
+    }
+    // The same chain ending in an ELF whose PT_INTERP is /proc/self/exe: node would be mapped and entered.
+    const refused = `hull: exec "/deep-evil/d0": refused: it would run hull's own node binary (/proc/self/exe)`;
+    const run = await hull(['run', '--rm', image, '/deep-evil/d0'], {}, nodeCopy);
+    expect([run.code, run.stdout, run.stderr.trim().split('\n')]).toEqual([126, '', [refused]]);
+    const exec = await hull(['exec', name, '/deep-evil/d0'], {}, nodeCopy);
+    expect([exec.code, exec.stdout, exec.stderr.trim().split('\n')]).toEqual([126, '', [refused]]);
+    expect(sha256(nodeCopy)).toBe(copyHash);
   });
 
   it('the init stage runs node through a read-only bind of itself (chapter 02, which shares the host files, shows it)', async () => {
