@@ -65,6 +65,8 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
   const ran = `host-node-ran-${randomToken(8)}`;
   const pwned = `PWNED-${randomToken(8)}`;
   const interpRan = `interp-ran-${randomToken(8)}`;
+  // In hull's own environment: what /proc/PID/environ of a process that is still hull would give away.
+  const canary = `canary-${randomToken(16)}`;
   let image = '';
   let nodeHash = '';
   let copyHash = '';
@@ -76,7 +78,7 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
     for (let fd = 3; fd <= top; fd++) stdio.push(fds[fd] ?? 'ignore');
     const child: ChildProcess = spawn(node, [BIN, ...args], {
       cwd: repoRoot,
-      env: { ...process.env, NO_COLOR: '1', HULL_ROOT: root.dir, HULL_BRIDGE: root.bridge, HULL_SUBNET: root.subnet },
+      env: { ...process.env, HULL_TEST_CANARY: canary, NO_COLOR: '1', HULL_ROOT: root.dir, HULL_BRIDGE: root.bridge, HULL_SUBNET: root.subnet },
       stdio,
     });
     return collect(child, { timeoutMs: 120_000 });
@@ -125,6 +127,8 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
           { path: 'deep/elf', content: elfWithInterpreter('/interp'), mode: 0o755 },
           ...scriptChain('deep-evil', 'deep-evil/elf'),
           { path: 'deep-evil/elf', content: elfWithInterpreter('/proc/self/exe'), mode: 0o755 },
+          // Its interpreter will be a file the container holds a lease on: the exec stops there.
+          { path: 'hold-elf', content: elfWithInterpreter('/tmp/held-interp'), mode: 0o755 },
         ],
       },
     ]);
@@ -188,6 +192,41 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
     expect(r.stdout).toBe('');
     expect(r.code).toBe(126);
     expect(r.stderr.trim().split('\n')).toEqual([`hull: exec: working directory /proc/self/fd/7: outside the container's root filesystem`]);
+    hostUntouched();
+  });
+
+  it('hull exec: held inside execve, the joining process is still hull, and the container can read neither its environ nor its fds (non-dumpable)', async () => {
+    // The container holds a write lease on the ELF interpreter of /hold-elf. The joining process opens
+    // that interpreter inside execve, after the hardening (the container's uid and capabilities) and
+    // before the point of no return: it waits there, still a copy of hull's node, with hull's memory
+    // and fds (the leaked host file and directory too). Only PR_SET_DUMPABLE then stands between it
+    // and the container: same uid, same capabilities, same user namespace.
+    expect((await hull(['exec', name, 'cp', '/interp', '/tmp/held-interp'])).code).toBe(0);
+    const observer = spawn('node', [BIN, 'exec', name, 'probe', 'lease', '/tmp/held-interp'], {
+      cwd: repoRoot,
+      env: { ...process.env, NO_COLOR: '1', HULL_ROOT: root.dir, HULL_BRIDGE: root.bridge, HULL_SUBNET: root.subnet },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const seen = collect(observer, { timeoutMs: 120_000 });
+    let out = '';
+    observer.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await waitFor(() => out.startsWith('leased\n') || observer.exitCode !== null, 60_000, 'the lease');
+    expect(out).toBe('leased\n');
+    const joined = await leaked((fds) => hull(['exec', name, '/hold-elf'], fds));
+    const report = await seen;
+    expect(report.stderr).toBe('');
+    expect(report.code).toBe(0);
+    // It went on once the lease was gone, into the program it was asked for.
+    expect([joined.code, joined.stdout, joined.stderr]).toEqual([0, `${interpRan}\n`, '']);
+    const procs = report.stdout.split('\n').filter((l) => l.startsWith('pid='));
+    // Control: the container's PID 1 (sleep, dumpable, the same uid and capabilities) is open to the observer.
+    expect(procs.find((l) => l.startsWith('pid=1 '))).toMatch(/^pid=1 comm=sleep environ=readable:.*PATH=.* fds=0:[^,]+,/);
+    const held = procs.filter((l) => !l.startsWith('pid=1 '));
+    expect(held).toHaveLength(1);
+    expect(held[0]).toMatch(/^pid=\d+ comm=\S+ environ=EACCES fds=(EACCES|(\d+:EACCES,)*)$/);
+    expect(report.stdout).not.toContain(canary);
+    expect(report.stdout).not.toContain(hostDir);
+    expect(report.stdout).not.toContain(hostFile);
     hostUntouched();
   });
 
