@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, descendants, hostSnapshot, randomToken, repoRoot, requireRoot, runStep, type RunResult, waitFor } from '@hull/testkit';
 import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
@@ -61,6 +62,7 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
   const hostFile = join(work, `file-${randomToken(6)}`);
   const fileText = `file-${randomToken(16)}\n`;
   const nodeCopy = join(work, 'node');
+  const noCloseRange = join(work, 'no-close-range.so');
   const name = `xp-${randomToken(6)}`;
   const ran = `host-node-ran-${randomToken(8)}`;
   const pwned = `PWNED-${randomToken(8)}`;
@@ -72,23 +74,27 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
   let copyHash = '';
 
   /** hull with extra fds: child fd N is a copy of our fd `fds[N]` (what a careless parent leaks). */
-  function hull(args: readonly string[], fds: Record<number, number> = {}, node = 'node'): Promise<RunResult> {
+  function hull(args: readonly string[], fds: Record<number, number> = {}, node = 'node', env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     const top = Math.max(2, ...Object.keys(fds).map(Number));
     const stdio: ('pipe' | 'ignore' | number)[] = ['pipe', 'pipe', 'pipe'];
     for (let fd = 3; fd <= top; fd++) stdio.push(fds[fd] ?? 'ignore');
     const child: ChildProcess = spawn(node, [BIN, ...args], {
       cwd: repoRoot,
-      env: { ...process.env, HULL_TEST_CANARY: canary, NO_COLOR: '1', HULL_ROOT: root.dir, HULL_BRIDGE: root.bridge, HULL_SUBNET: root.subnet },
+      env: { ...process.env, HULL_TEST_CANARY: canary, NO_COLOR: '1', HULL_ROOT: root.dir, HULL_BRIDGE: root.bridge, HULL_SUBNET: root.subnet, ...env },
       stdio,
     });
     return collect(child, { timeoutMs: 120_000 });
   }
 
-  /** The host's fds to leak: 5 a host file (read-write), 7 a host directory. */
+  /**
+   * The host's fds to leak: a host file (read-write) on 5 and 40, a host directory on 7 and 41.
+   * node itself marks inherited fds 0..15 close-on-exec when it starts (libuv's
+   * uv_disable_stdio_inheritance); 40 and 41, past the gap, are the ones only hull can stop.
+   */
   function leaked<T>(body: (fds: Record<number, number>) => Promise<T>): Promise<T> {
     const file = openSync(hostFile, 'r+');
     const dir = openSync(hostDir, 'r');
-    return body({ 5: file, 7: dir }).finally(() => {
+    return body({ 5: file, 7: dir, 40: file, 41: dir }).finally(() => {
       closeSync(file);
       closeSync(dir);
     });
@@ -100,6 +106,7 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
     writeFileSync(join(hostDir, 'secret'), `${secret}\n`);
     writeFileSync(hostFile, fileText);
     copyFileSync(process.execPath, nodeCopy);
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', noCloseRange, fileURLToPath(new URL('./fixtures/no-close-range.c', import.meta.url)), '-ldl']);
     nodeHash = sha256(process.execPath);
     copyHash = sha256(nodeCopy);
     // The classic CVE-2019-5736 payload, for node: keep /proc/self/exe open in a
@@ -171,27 +178,47 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
     expect(ls.stdout.split(/\s+/).filter(Boolean).sort()).toEqual(['0', '1', '2', '3']);
   });
 
-  it('hull run -w /proc/self/fd/7 (a host directory hull inherited) is refused; the host is untouched', async () => {
-    const r = await leaked((fds) => hull(['run', '--rm', '-w', '/proc/self/fd/7', image, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds));
-    expect(r.stdout).toBe('');
-    expect(r.code).toBe(125);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^hull: .*\/proc\/self\/fd\/7/);
+  // What stands between `hull run -w /proc/self/fd/N` and the host, in order:
+  //   0. not hull's: node marks its inherited fds 0..15 close-on-exec at startup (libuv's
+  //      uv_disable_stdio_inheritance), so fds 5 and 7 never pass an execve; 40 and 41 do;
+  //   1. the native helper marks every unlisted fd close-on-exec (close_range): 41 never reaches the init stage;
+  //   2. the init stage walks the working directory with openat2(RESOLVE_NO_MAGICLINKS): no magic link is followed;
+  //   3. after it, getcwd must start with "/" (a post-condition that 2 leaves nothing to catch).
+  // The first test pins layer 1, the second turns layer 1 off and pins layer 2.
+  it('hull run -w /proc/self/fd/41: the host directory hull inherited on fd 41 never reaches the init stage', async () => {
+    const r = await leaked((fds) => hull(['run', '--rm', '-w', '/proc/self/fd/41', image, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds));
+    expect([r.code, r.stdout, r.stderr.trim().split('\n')]).toEqual([125, '', ['hull: working directory /proc/self/fd/41: no such file or directory']]);
     hostUntouched();
-    // The same through the init stage's own fds, whatever they are.
-    for (const fd of [3, 4, 5, 6, 8, 9]) {
+    // The init stage's own fds, whatever they are, are magic links too, and refused as such.
+    for (const fd of [3, 4, 5, 6, 7, 8, 9]) {
       const other = await leaked((fds) => hull(['run', '--rm', '-w', `/proc/self/fd/${fd}`, image, 'sh', '-c', 'cat secret; ls /; echo ran'], fds));
-      expect(other.stdout).not.toContain('ran');
-      expect(other.code).toBe(125);
+      expect([other.code, other.stdout]).toEqual([125, '']);
+      expect(other.stderr).toBe(`hull: working directory /proc/self/fd/${fd}: it goes through a /proc magic link (or a symlink loop)\n`);
     }
     hostUntouched();
   });
 
-  it('hull exec -w /proc/self/fd/7 is refused (exit 126); the host is untouched', async () => {
-    const r = await leaked((fds) => hull(['exec', '-w', '/proc/self/fd/7', name, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds));
-    expect(r.stdout).toBe('');
-    expect(r.code).toBe(126);
-    expect(r.stderr.trim().split('\n')).toEqual([`hull: exec: working directory /proc/self/fd/7: outside the container's root filesystem`]);
+  it('hull run -w /proc/self/fd/41 with layer 1 off (LD_PRELOAD: no close_range in the native helper): no magic link is followed, nothing is made on the host', async () => {
+    const env = { LD_PRELOAD: noCloseRange };
+    for (const workdir of ['/proc/self/fd/41', '/proc/self/fd/41/made-by-container', '/proc/self/fd/40']) {
+      const r = await leaked((fds) => hull(['run', '--rm', '-w', workdir, image, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds, 'node', env));
+      // ELOOP, not ENOENT as above: the fd is there now, and the walk refuses to go through it.
+      expect([r.code, r.stdout, r.stderr.trim().split('\n')]).toEqual([125, '', [`hull: working directory ${workdir}: it goes through a /proc magic link (or a symlink loop)`]]);
+    }
+    hostUntouched();
+    // A working directory that is only missing is still made, as docker does.
+    const made = `/made-${randomToken(6)}/sub`;
+    const ok = await hull(['run', '--rm', '-w', made, image, 'pwd'], {}, 'node', env);
+    expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, `${made}\n`, '']);
+  });
+
+  // hull exec's joining process is a clone of the CLI: the fds are all still open when it chdirs
+  // (close-on-exec acts only at execve), so the getcwd check after chdir is the layer that stops this.
+  it('hull exec -w /proc/self/fd/N (7 and 41, both host directories there) is refused (exit 126); the host is untouched', async () => {
+    for (const fd of [7, 41]) {
+      const r = await leaked((fds) => hull(['exec', '-w', `/proc/self/fd/${fd}`, name, 'sh', '-c', 'cat secret; touch escaped; echo ran'], fds));
+      expect([r.code, r.stdout, r.stderr.trim().split('\n')]).toEqual([126, '', [`hull: exec: working directory /proc/self/fd/${fd}: outside the container's root filesystem`]]);
+    }
     hostUntouched();
   });
 
