@@ -50,6 +50,16 @@ function scriptChain(dir: string, last: string): { path: string; content: string
   return [0, 1, 2, 3, 4].map((i) => ({ path: `${dir}/d${i}`, content: `#!/${i === 4 ? last : `${dir}/d${i + 1}`}\n`, mode: 0o755 }));
 }
 
+/**
+ * The host node's shared libraries and loader, as image entries at the paths ldd names. Without
+ * them, host node reached through /proc/self/exe dies in the container for want of its own
+ * PT_INTERP (ENOENT), and the payload below would never get to try the overwrite.
+ */
+function nodeLibraries(): { path: string; content: Buffer; mode: number }[] {
+  const paths = execFileSync('ldd', [process.execPath], { encoding: 'utf8' }).match(/\/\S+/g) ?? [];
+  return [...new Set(paths)].map((p) => ({ path: p.slice(1), content: readFileSync(p), mode: 0o755 }));
+}
+
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path: fds, working directory, /proc/self/exe', () => {
@@ -122,6 +132,7 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
       {
         entries: [
           { path: 'bin/probe', content: probeBinary(), mode: 0o755 },
+          ...nodeLibraries(),
           { path: 'evil', content: evil, mode: 0o755 },
           // One more step of indirection: a script whose interpreter is the script above.
           { path: 'evil2', content: '#!/evil\n', mode: 0o755 },
