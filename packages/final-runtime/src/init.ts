@@ -2,13 +2,13 @@
 // Chapter 03's setupRootfs makes the overlay "/", then the steps only a real
 // runtime needs: the working directory, a read-only root, and the user.
 // Everything conditional was decided on the host side; this is straight-line.
-import { mkdirSync } from 'node:fs';
 import { ContainerError, runStage } from '@hull/01-uts';
 import { type RootfsSpec, setupRootfs } from '@hull/03-chroot-proc';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
-import { chdir, getcwd, linux, mount, MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT } from '@hull/sys';
+import { getcwd, linux, mount, MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from './security/harden.js';
 import { trace } from './trace.js';
+import { enterWorkdir } from './workdir.js';
 
 export interface HullSpec extends RootfsSpec {
   workdir: string;
@@ -31,8 +31,7 @@ runStage<HullSpec>((spec) => {
   // Opened while the host's /sys/fs/cgroup is still visible, i.e. before pivot_root.
   const cgroupProcs = openCgroupProcs(spec.cgroupProcs);
   setupRootfs(linux, spec);
-  // docker creates a missing WorkingDir, owned by root, before dropping privileges.
-  mkdirSync(spec.workdir, { recursive: true, mode: 0o755 });
+  enterWorkdir(spec.workdir);
   if (spec.readonly) {
     // "/" is a bind mount of the overlay (setupRootfs); a bind takes MS_RDONLY only on remount.
     // A remount replaces the per-mount flags: restate nodev (setupRootfs), or the image's device nodes would open again.
@@ -40,10 +39,8 @@ runStage<HullSpec>((spec) => {
   }
   // Likewise for -v ...:ro: the bind was made read-write by setupRootfs.
   for (const path of spec.readonlyVolumes) mount(null, path, null, MS_REMOUNT | MS_BIND | MS_RDONLY);
-  chdir(spec.workdir);
-  // CVE-2024-21626's class: a workdir such as /proc/self/fd/N follows a magic
-  // link to wherever fd N points, the host's tree too. The kernel's getcwd()
-  // marks a cwd that our "/" cannot reach: refuse it before anything runs there.
+  // CVE-2024-21626's class, the last check (enterWorkdir follows no magic link):
+  // the kernel's getcwd() marks a cwd that our "/" cannot reach. Refuse it before anything runs there.
   if (!getcwd().startsWith('/')) throw new ContainerError(`working directory ${spec.workdir}: outside the container's root filesystem`);
   // Join as late as we may: Node's own memory must not count against -m. Still
   // as root, because after the user switch cgroup.procs may refuse us.

@@ -224,25 +224,39 @@ static int elf_interp(int fd, const unsigned char *buf, ssize_t n, char *interp,
   return 0;
 }
 
+/* exec_binprm (fs/exec.c, Linux 5.8+) hands the file at depth 0..5 to a binfmt
+ * handler and refuses a 6th (ELOOP): five "#!" (or binfmt_misc) rewrites, and the
+ * ELF at the end of them may still name a PT_INTERP. Older kernels stopped earlier
+ * (BINPRM_MAX_RECURSION, 4), so following five is never too few. */
+#define EXEC_MAX_DEPTH 5
+
+static int same_file(const char *path, dev_t dev, ino_t ino) {
+  struct stat st;
+  return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
 /*
  * Would execve(path) make the kernel run the file (dev, ino)? It follows what
  * the kernel follows: the path itself, a "#!" interpreter (up to the first
- * blank, as binfmt_script reads it; scripts may nest), an ELF's PT_INTERP.
+ * blank, as binfmt_script reads it; scripts may nest, EXEC_MAX_DEPTH deep),
+ * and the PT_INTERP of an ELF at any of those depths (the ELF loader maps it
+ * without a depth check; its own PT_INTERP is not followed).
  * CVE-2019-5736: those names are resolved by the exec'ing process, whose
  * /proc/self/exe is still hull's node, so `#!/proc/self/exe` runs the host's
  * node inside the container. Anything unreadable counts as "no": execve then
- * fails on it by itself.
+ * fails on it by itself. binfmt_misc handlers are not followed (docs/hardening.md).
  */
 static int exec_reaches(const char *path, dev_t dev, ino_t ino, int depth) {
   struct stat st;
+  if (depth > EXEC_MAX_DEPTH) return 0; /* the kernel opens it, then refuses to run it */
   if (stat(path, &st) < 0) return 0;
   if (st.st_dev == dev && st.st_ino == ino) return 1;
-  if (depth >= 5 || !S_ISREG(st.st_mode)) return 0; /* the kernel stops after 4 interpreters (BINPRM_MAX_RECURSION) */
+  if (!S_ISREG(st.st_mode)) return 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   unsigned char buf[256];
   char interp[256];
-  int found = 0;
+  int script = 0, elf = 0;
   ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
     buf[n] = 0;
@@ -253,13 +267,14 @@ static int exec_reaches(const char *path, dev_t dev, ino_t ino, int depth) {
     if (len > 0 && len < sizeof interp) {
       memcpy(interp, p, len);
       interp[len] = 0;
-      found = 1;
+      script = 1;
     }
   } else if (n >= 5 && memcmp(buf, ELFMAG, SELFMAG) == 0) {
-    found = elf_interp(fd, buf, n, interp, sizeof interp);
+    elf = elf_interp(fd, buf, n, interp, sizeof interp);
   }
   close(fd);
-  return found && exec_reaches(interp, dev, ino, depth + 1);
+  if (elf) return same_file(interp, dev, ino);
+  return script && exec_reaches(interp, dev, ino, depth + 1);
 }
 
 /* For the Node init stage, just before its execve: 1 if `path` would run our own executable. */

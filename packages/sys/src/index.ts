@@ -13,5 +13,6 @@ export * from './pty.js';
 export * from './ffi.js';
 export * from './bpf.js';
 export * from './peercred.js';
+export * from './scm.js';
 export * from './oci-spec.js';
 export * from './proc.js';
