@@ -13,8 +13,8 @@
 // are built here as the kernel lays them out on 64-bit Linux (LP64: x86_64,
 // aarch64), and passed to sendmsg(2)/recvmsg(2) through koffi.
 import koffi from 'koffi';
-import { SyscallError } from './errors.js';
-import { lastErrno, libc, raw } from './libc.js';
+import { lastErrno, SyscallError } from './errors.js';
+import { libc, raw } from './libc.js';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
