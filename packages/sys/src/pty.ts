@@ -69,3 +69,26 @@ export function getWindowSize(fd: number): { rows: number; cols: number } {
 export function setControllingTerminal(fd: number): void {
   checkErrno(pty.ioctlInt(fd, TIOCSCTTY, 0), 'ioctl(TIOCSCTTY)', [fd]);
 }
+
+const TIOCGPTN = 0x80045430;
+
+/**
+ * A new pty pair from a given ptmx, e.g. a container's own devpts instance
+ * (`ROOTFS/dev/pts/ptmx`) before pivot_root: the slave then is /dev/pts/N
+ * inside the container, as runc's console is. ptsname(3) would build a path
+ * in *our* /dev/pts, so the number comes from TIOCGPTN instead.
+ */
+export function openPtyAt(ptmx: string): PtyPair {
+  const master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  try {
+    checkErrno(pty.unlockpt(master), 'unlockpt', [master]);
+    const n = Buffer.alloc(4);
+    checkErrno(pty.ioctlPtr(master, TIOCGPTN, n), 'ioctl(TIOCGPTN)', [master]);
+    const dir = ptmx.slice(0, ptmx.lastIndexOf('/'));
+    const slave = open(`${dir}/${n.readUInt32LE(0)}`, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    return { master, slave, path: `/dev/pts/${n.readUInt32LE(0)}` };
+  } catch (err) {
+    close(master);
+    throw err;
+  }
+}

@@ -42,12 +42,12 @@ const NAMESPACES: Namespace[] = ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgr
 const NS_FILE: Record<Namespace, string> = { user: 'user', mnt: 'mnt', pid: 'pid', net: 'net', uts: 'uts', ipc: 'ipc', cgroup: 'cgroup' };
 
 /** The namespaces in which PID 1 differs from us: exactly the ones to join (setns refuses to "join" our own user namespace). */
-function namespacesOf(pid: number): Namespace[] {
+export function namespacesOf(pid: number): Namespace[] {
   return NAMESPACES.filter((ns) => readlinkSync(`/proc/${pid}/ns/${NS_FILE[ns]}`) !== readlinkSync(`/proc/self/ns/${NS_FILE[ns]}`));
 }
 
 /** execvp's search, in the container's tree as /proc/PID/root shows it. */
-function resolveInContainer(pid: number, name: string, env: string[]): string {
+export function resolveInContainer(pid: number, name: string, env: string[]): string {
   if (name.includes('/')) return name;
   const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   for (const dir of path.split(':')) {

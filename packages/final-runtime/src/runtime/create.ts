@@ -10,6 +10,7 @@
 // The init is our child but must outlive us (conmon and containerd's shim
 // are subreapers: they adopt and reap it), so no PDEATHSIG for `create`.
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { ContainerError, extname, stageArgv } from '@hull/01-uts';
 import { type Cgroup, type CgroupLimits, createCgroup, detectLayout } from '@hull/04-cgroups';
 import { writeFileAtomic } from '@hull/06-network';
@@ -31,7 +32,7 @@ import {
   write,
 } from '@hull/sys';
 import { attachDeviceProgram, DeviceCgroup } from '../security/devices.js';
-import { planSecurity } from '../security/plan.js';
+import { securityFromSpec } from '../security/oci.js';
 import { type Bundle, loadBundle } from './bundle.js';
 import { runHook } from './hooks.js';
 import type { RuntimeInitSpec } from './init.js';
@@ -153,7 +154,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   const sysctl = checkSysctl(spec, new Set(namespaces));
   if (proc.terminal && !o.consoleSocket) throw new RuntimeError('cannot allocate tty if hull-runtime will detach without setting console socket');
   if (!proc.terminal && o.consoleSocket) throw new RuntimeError('cannot use console socket if hull-runtime will not detach or allocate tty');
-  if (o.consoleSocket) throw new RuntimeError('--console-socket is not supported by hull-runtime yet');
   const limits = limitsFromResources(spec);
   const cgroupName = cgroupNameFor(spec, o.id);
 
@@ -166,8 +166,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const fifo = execFifoPath(o.root, o.id);
     mknod(fifo, 0o010000 | 0o600, 0);
     cgroup = createCgroup(cgroupName, limits);
-    // Interim hardening: hull's docker-like defaults (issue 14 maps the spec's own fields).
-    const security = planSecurity({ user: { uid: proc.user.uid, gid: proc.user.gid, groups: proc.user.additionalGids ?? [] } });
+    // The spec's hardening fields: capabilities, no_new_privs, seccomp, rlimits, devices, masked paths (docs/hardening.md).
+    const security = securityFromSpec(spec);
     if (security.deviceProgram) attachDeviceProgram(cgroup, security.deviceProgram);
     if (security.deviceCgroup) devices = DeviceCgroup.create(security.deviceCgroup.mountPoint, `rt-${createHash('sha256').update(cgroupName).digest('hex').slice(0, 24)}`, security.deviceCgroup.rules);
     const layout = detectLayout();
@@ -205,10 +205,11 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       ...(spec.hostname !== undefined && (namespaces.includes('uts') || joins.some((j) => j.type === 'uts')) ? { hostname: spec.hostname } : {}),
       ...(spec.domainname !== undefined && (namespaces.includes('uts') || joins.some((j) => j.type === 'uts')) ? { domainname: spec.domainname } : {}),
       cwd: proc.cwd,
-      ...(proc.user.umask !== undefined ? { umask: proc.user.umask } : {}),
-      devices: spec.linux?.devices ?? [],
       defaultDevices: !hasDevBind,
       terminal: proc.terminal ?? false,
+      ...(o.consoleSocket ? { consoleSocket: resolve(o.consoleSocket) } : {}),
+      ...(proc.consoleSize ? { consoleSize: proc.consoleSize } : {}),
+      user: { uid: proc.user.uid, gid: proc.user.gid },
       sysctl,
       fifo,
       cgroupProcs: [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
@@ -217,7 +218,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       state: stateFor(o.id, bundle, 'created'),
       security: security.spec,
       preserveFds: o.preserveFds ?? 0,
-      ...(proc.oomScoreAdj !== undefined ? { oomScoreAdj: proc.oomScoreAdj } : {}),
     };
     for (const warning of security.warnings) process.stderr.write(`hull-runtime: warning: ${warning}\n`);
 

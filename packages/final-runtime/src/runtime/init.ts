@@ -9,7 +9,7 @@
 //   cgroup -> report "created" -> block on the FIFO until `start` ->
 //   startContainer hooks -> cwd -> masked paths, rlimits, caps, user,
 //   seccomp (hardening) -> execve(process.args)
-import { chownSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fchownSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { ContainerError, type BaseSpec, execCommand, failStage, readSpec } from '@hull/01-uts';
 import { bindRootfs, createDevice, DEV_LINKS, DEVICES, pivotInto } from '@hull/03-chroot-proc';
 import { makeMountsPrivate } from '@hull/02-pid-mount';
@@ -20,7 +20,6 @@ import {
   close,
   getcwd,
   linux,
-  makedev,
   mount,
   MS_BIND,
   MS_MOVE,
@@ -32,7 +31,6 @@ import {
   MS_SLAVE,
   MS_UNBINDABLE,
   dup2,
-  mknod,
   open,
   O_CLOEXEC,
   O_RDONLY,
@@ -40,13 +38,15 @@ import {
   prctl,
   PR_SET_DUMPABLE,
   read,
-  type SpecDevice,
   type SpecHook,
   type SpecMount,
   setns,
-  umask,
   write,
   execReachesSelfCheck,
+  openPtyAt,
+  sendFd,
+  setControllingTerminal,
+  setWindowSize,
 } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from '../security/harden.js';
 import { runHook } from './hooks.js';
@@ -69,11 +69,14 @@ export interface RuntimeInitSpec extends BaseSpec {
   hostname?: string;
   domainname?: string;
   cwd: string;
-  umask?: number;
-  devices: SpecDevice[];
   /** runc makes the default nodes unless /dev is a bind mount of the host's. */
   defaultDevices: boolean;
   terminal: boolean;
+  /** With terminal: where to send the pty master (--console-socket), and the window size. */
+  consoleSocket?: string;
+  consoleSize?: { height: number; width: number };
+  /** process.user, for the console's owner. */
+  user: { uid: number; gid: number };
   sysctl: Record<string, string>;
   fifo: string;
   cgroupProcs: string[];
@@ -82,7 +85,6 @@ export interface RuntimeInitSpec extends BaseSpec {
   /** The state JSON hooks get on stdin (pid filled in by us). */
   state: Record<string, unknown>;
   security: SecuritySpec;
-  oomScoreAdj?: number;
   /** --preserve-fds N: our fds 6.. carry them; they go to 3.. right before execve. */
   preserveFds: number;
 }
@@ -112,16 +114,30 @@ function makeDevices(spec: RuntimeInitSpec): void {
     }
     for (const [target, name] of DEV_LINKS) if (!exists(`${dev}/${name}`)) linux.symlink(target, `${dev}/${name}`);
   }
-  for (const d of spec.devices) {
-    const path = resolveInRoot(spec.rootfs, d.path);
-    mkdirSync(resolveInRoot(spec.rootfs, d.path.slice(0, d.path.lastIndexOf('/')) || '/'), { recursive: true, mode: 0o755 });
-    const type = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 }[d.type];
-    if (exists(path)) throw new ContainerError(`linux.devices ${d.path}: already exists in the rootfs`);
-    mknod(path, type | ((d.fileMode ?? 0o666) & 0o7777), d.type === 'p' ? 0 : makedev(d.major ?? 0, d.minor ?? 0));
-    linux.chmod(path, (d.fileMode ?? 0o666) & 0o7777);
-    // The node was just made by us: there is no symlink for chown to follow.
-    if (d.uid !== undefined || d.gid !== undefined) chownSync(path, d.uid ?? 0, d.gid ?? 0);
+}
+
+/**
+ * runc's console: a pty from the container's own devpts (so it is
+ * /dev/pts/N inside), its master sent to --console-socket and not kept, its
+ * slave our stdio and controlling terminal, and bound over /dev/console.
+ */
+function setupConsole(spec: RuntimeInitSpec): void {
+  const ptmx = resolveInRoot(spec.rootfs, '/dev/pts/ptmx');
+  if (!exists(ptmx)) throw new ContainerError('process.terminal needs a devpts mount at /dev/pts');
+  const pty = openPtyAt(ptmx);
+  try {
+    if (spec.consoleSize) setWindowSize(pty.slave, spec.consoleSize.height, spec.consoleSize.width);
+    fchownSync(pty.slave, spec.user.uid, spec.user.gid);
+    sendFd(spec.consoleSocket!, pty.master, pty.path);
+  } finally {
+    close(pty.master);
   }
+  for (const fd of [0, 1, 2]) dup2(pty.slave, fd);
+  close(pty.slave);
+  setControllingTerminal(0);
+  const console = resolveInRoot(spec.rootfs, '/dev/console');
+  if (!exists(console)) writeFileSync(console, '', { mode: 0o600 });
+  mount(resolveInRoot(spec.rootfs, pty.path), console, null, MS_BIND);
 }
 
 function exists(path: string): boolean {
@@ -179,6 +195,7 @@ function setup(spec: RuntimeInitSpec): void {
   const ctx: MountContext = { rootfs: spec.rootfs, bundle: spec.bundle, ...spec.cgroup };
   for (const m of spec.mounts) applyMount(linux, m, ctx);
   makeDevices(spec);
+  if (spec.terminal) setupConsole(spec);
   report({ step: 'createRuntime' });
   waitContinue();
   const state = { ...spec.state, pid: process.pid };
@@ -187,7 +204,6 @@ function setup(spec: RuntimeInitSpec): void {
   for (const [key, value] of Object.entries(spec.sysctl)) writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
   if (spec.hostname !== undefined) linux.sethostname(spec.hostname);
   if (spec.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', spec.domainname);
-  if (spec.oomScoreAdj !== undefined) writeFileSync('/proc/self/oom_score_adj', String(spec.oomScoreAdj));
   // Into the cgroup before "created", as runc: from here on `ps`, `kill --all`
   // and the engine's stats see it. Node's memory so far stays charged where it
   // was (charges do not move with a process), and pids.max does not block a move.
@@ -204,7 +220,6 @@ function setup(spec: RuntimeInitSpec): void {
   chdir(spec.cwd);
   // CVE-2024-21626's class: a cwd that "/" cannot reach (through a leaked fd) is refused.
   if (!getcwd().startsWith('/')) throw new ContainerError(`cwd ${spec.cwd}: outside the container's root filesystem`);
-  if (spec.umask !== undefined) umask(spec.umask);
   applySecurity(linuxSecurity, spec.security);
   // --preserve-fds: into place at 3.. (dup2 clears close-on-exec on the copy).
   for (let i = 0; i < spec.preserveFds; i++) dup2(PRESERVED_BASE + i, 3 + i);

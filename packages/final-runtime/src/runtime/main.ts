@@ -5,13 +5,17 @@
 //
 //   hull-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug]
 //                [--systemd-cgroup] COMMAND [OPTIONS] ID
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { detectLayout } from '@hull/04-cgroups';
 import { exitCodeOf, OCI_VERSION } from '@hull/sys';
-import { boolOption, intOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
+import { boolOption, intOption, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
+import { defaultSpec } from '../default-spec.js';
+import { specJson } from '../spec-from-config.js';
 import { createContainer } from './create.js';
+import { execInContainer } from './exec.js';
 import { containerPids, deleteContainer, killContainer, parseSignal, pauseContainer, startContainer, withContainerLock } from './lifecycle.js';
 import { checkContainerId, DEFAULT_RUNTIME_ROOT, listIds, readRecord, RuntimeError, stateJson } from './state.js';
 
@@ -217,7 +221,52 @@ const features: Command = async (_g, args) => {
   return 0;
 };
 
+const EXEC_OPTIONS: OptionSpecs = {
+  process: { type: 'string', short: 'p' },
+  cwd: { type: 'string' },
+  env: { type: 'string', short: 'e', multiple: true },
+  user: { type: 'string', short: 'u' },
+  'additional-gids': { type: 'string', short: 'g', multiple: true },
+  tty: { type: 'boolean', short: 't' },
+  detach: { type: 'boolean', short: 'd' },
+  'pid-file': { type: 'string' },
+  'console-socket': { type: 'string' },
+  'no-new-privs': { type: 'boolean' },
+};
+
+const execCommand: Command = async (g, args) => {
+  const { values, id, rest } = one(args, EXEC_OPTIONS, 'exec');
+  const v = values as Record<string, string | boolean | string[] | undefined>;
+  return execInContainer({
+    root: g.root,
+    id,
+    ...(stringOption(v, 'process') ? { processFile: stringOption(v, 'process')! } : {}),
+    args: rest,
+    ...(stringOption(v, 'cwd') ? { cwd: stringOption(v, 'cwd')! } : {}),
+    env: listOption(v, 'env'),
+    ...(stringOption(v, 'user') ? { user: stringOption(v, 'user')! } : {}),
+    additionalGids: listOption(v, 'additional-gids'),
+    tty: boolOption(v, 'tty'),
+    noNewPrivs: boolOption(v, 'no-new-privs'),
+    detach: boolOption(v, 'detach'),
+    ...(stringOption(v, 'pid-file') ? { pidFile: stringOption(v, 'pid-file')! } : {}),
+    ...(stringOption(v, 'console-socket') ? { consoleSocket: stringOption(v, 'console-socket')! } : {}),
+  });
+};
+
+/** `spec`: a starting config.json, as `runc spec` writes one (src/default-spec.ts says where they differ). */
+const specCommand: Command = async (_g, args) => {
+  const { values, positionals } = parseOptions(args, { bundle: { type: 'string', short: 'b' }, rootless: { type: 'boolean' } });
+  if (positionals.length) throw new UsageError('spec takes no arguments');
+  const path = join(stringOption(values, 'bundle') ?? process.cwd(), 'config.json');
+  if (existsSync(path)) throw new RuntimeError('File config.json exists. Remove it first.');
+  writeFileSync(path, specJson(defaultSpec({ rootless: boolOption(values, 'rootless') })), { mode: 0o644, flag: 'wx' });
+  return 0;
+};
+
 const COMMANDS: Record<string, [string, Command]> = {
+  spec: ['write a new config.json for a bundle', specCommand],
+  exec: ['run a new process in a running container', execCommand],
   create: ['create a container (its init waits for start)', create],
   start: ['run the user process of a created container', start],
   run: ['create and start a container, and wait for it', run],
