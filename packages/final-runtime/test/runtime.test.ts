@@ -1,8 +1,8 @@
 // hull-runtime from the outside: the bin, a bundle, and the kernel. Each test
 // checks what the container saw and what the host kept (state dir, cgroups,
 // mounts, processes).
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,25 @@ describe('hull-runtime run', () => {
     expect(existsSync(join(bundle, 'rootfs', 'ro-probe'))).toBe(false);
     expect(rt.entries()).toEqual([]);
     expect(existsSync(pidsCgroupDir(id))).toBe(false);
+  });
+
+  it('runs the bundle `runc spec` writes, unchanged but for terminal and args', async () => {
+    const id = newId();
+    const bundle = rt.bundle(baseSpec(['true']));
+    rmSync(join(bundle, 'config.json'));
+    execFileSync('runc', ['spec'], { cwd: bundle });
+    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as ReturnType<typeof baseSpec>;
+    const marker = randomToken(12);
+    spec.process!.terminal = false;
+    spec.process!.args = ['sh', '-c', `echo ${marker}; hostname; grep CapEff /proc/self/status; id -u`];
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    const r = await rt.rt(['run', '--bundle', bundle, id]);
+    // runc spec lists ambient capabilities without inheritable ones, which the kernel cannot raise: we say so.
+    expect(r.stderr).toMatch(/^hull-runtime: warning: process\.capabilities\.ambient: .* ignored: an ambient capability must also be permitted and inheritable .*\n$/);
+    expect(r.code).toBe(0);
+    // runc's defaults: hostname "runc", the three capabilities AUDIT_WRITE, KILL, NET_BIND_SERVICE.
+    expect(r.stdout.split('\n').map((l) => l.trim())).toEqual([marker, 'runc', 'CapEff:\t0000000020000420', '0', '']);
+    expect(rt.entries()).toEqual([]);
   });
 
   it('honours process.cwd, env, user and args[0] through PATH', async () => {
