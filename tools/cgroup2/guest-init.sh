@@ -51,6 +51,10 @@ ip link set lo up
 hostname hull-guest
 # overlayfs is a module in Debian's kernel; hull mounts container roots with it.
 modprobe overlay || finish 125
+# So is loop, and without udev/systemd nothing loads it on demand (no
+# /dev/loop-control): final-runtime's devices.test.ts makes its "host disk"
+# with losetup.
+modprobe loop || finish 125
 
 mkdir -p /job
 tar -xf /dev/nvme0n2 -C /job || finish 125

@@ -15,12 +15,19 @@ export const CGROUP2_FILES = {
     'test/run.test.ts',
     // detectLayout finds the unified tree on this host.
     'test/layout.test.ts',
-    // Hook for the cgroup v2 device program (BPF_CGROUP_DEVICE, the security
-    // issue): add its real-kernel test file here, e.g. 'test/devices-v2.test.ts'.
+    // The cgroup v2 device program (BPF_CGROUP_DEVICE) attached to the
+    // container's own cgroup, with no v1 devices cgroup anywhere: a child moved
+    // in opens and mknods only what the rules allow.
+    'test/device-program-kernel.test.ts',
   ],
   'final-runtime': [
-    // hull run -m / --cpus / --pids-limit and hull stats, end to end.
+    // hull run -m / --cpus / --pids-limit and hull stats, end to end, and the
+    // OOM kill counted in the container's memory.events.
     'test/limits.test.ts',
+    // hull run and hull exec under the device program on the path a pure v2
+    // host takes for real (on our hybrid hosts HULL_DEVICE_CONTROL=program
+    // only imitates it): mknod'd and volume nodes refused, /dev/null & co kept.
+    'test/devices.test.ts',
   ],
 } as const;
 

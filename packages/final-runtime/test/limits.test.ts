@@ -19,6 +19,18 @@ describe.skipIf(!requireRoot('final-runtime limits'))('hull run -m / --cpus / --
     return readFileSync(join(dir, file), 'utf8').trim();
   };
 
+  /**
+   * The kernel's own count of OOM kills in the cgroup: "oom_kill N" in v2's
+   * memory.events, or in v1's memory.oom_control (there since Linux 4.13).
+   */
+  const oomKills = (dirs: string[]): number => {
+    const file = dirs.map((d) => join(d, 'memory.events')).find((f) => existsSync(f)) ?? dirs.map((d) => join(d, 'memory.oom_control')).find((f) => existsSync(f));
+    if (!file) throw new Error(`no memory.events or memory.oom_control in ${dirs.join(', ')}`);
+    const count = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'))?.[1];
+    if (count === undefined) throw new Error(`${file} has no oom_kill line`);
+    return Number(count);
+  };
+
   beforeAll(async () => {
     requireBuild();
     image = await pushBusybox({ Cmd: ['sleep', '300'] });
@@ -60,6 +72,19 @@ describe.skipIf(!requireRoot('final-runtime limits'))('hull run -m / --cpus / --
     const ok = await root.hull(['run', '--rm', '-m', '32m', image, 'sh', '-c', 'x=0123456789abcdef; for i in $(seq 1 16); do x=$x$x; done; echo ${#x}']);
     expect(ok.stdout.trim()).toBe(String(16 * 2 ** 16));
     expect(ok.code).toBe(0);
+  });
+
+  it('-m: the kernel counts the OOM kill in the container\'s own cgroup (oom_kill), not only an exit code', async () => {
+    const name = `o-${randomToken(6)}`;
+    // A child hog is OOM-killed; PID 1 (sh, far smaller, so never the victim) says how it
+    // ended and stays, so the cgroup is still there to read (hull removes it at exit).
+    const script = 'sh -c "x=0123456789abcdef; while :; do x=\\$x\\$x; done"; echo "hog $?"; exec sleep 300';
+    const id = (await root.hull(['run', '-d', '--name', name, '-m', '32m', image, 'sh', '-c', script])).stdout.trim();
+    const dirs = cgroupDirs(id);
+    await waitFor(async () => /hog 137/.test((await root.hull(['logs', name])).stdout), 90_000, 'the hog to be OOM-killed');
+    expect(oomKills(dirs)).toBe(1);
+    expect((await root.hull(['rm', '-f', name])).code).toBe(0);
+    expect(dirs.some((d) => existsSync(d))).toBe(false);
   });
 
   it('--cpus: the CFS quota in the host cgroup; inspect reports every limit', async () => {
