@@ -170,6 +170,7 @@ hf start --warmup "$WARMUP" --runs "$RUNS" \
   -n "hull --network bridge" "${HULL[*]} run --rm --network bridge $BUSYBOX true" \
   -n "runc run" "runc --root $W/runc-state run -b $W/bundle-busybox hullbench$TAG" \
   -n "crun run" "crun --root $W/crun-state run -b $W/bundle-busybox hullbench$TAG" \
+  -n "hull-runtime run" "node $REPO/packages/final-runtime/dist/runtime-bin.js --root $W/hull-runtime-state run -b $W/bundle-busybox hullbench$TAG" \
   -n "podman --network none" "podman --root $W/podman/root --runroot $W/podman/run --network-config-dir $W/podman/net --tmpdir $W/podman/tmp --cgroup-manager=cgroupfs --events-backend=file run --rm ${PODMAN_RUN[*]} --network none $BUSYBOX true" \
   -n "podman bridge" "podman --root $W/podman/root --runroot $W/podman/run --network-config-dir $W/podman/net --tmpdir $W/podman/tmp --cgroup-manager=cgroupfs --events-backend=file run --rm ${PODMAN_RUN[*]} --network $PODMAN_NET $BUSYBOX true"
 
