@@ -23,13 +23,8 @@ import {
   mount,
   MS_BIND,
   MS_MOVE,
-  MS_PRIVATE,
   MS_RDONLY,
-  MS_REC,
   MS_REMOUNT,
-  MS_SHARED,
-  MS_SLAVE,
-  MS_UNBINDABLE,
   dup2,
   open,
   O_CLOEXEC,
@@ -50,7 +45,7 @@ import {
 } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from '../security/harden.js';
 import { runHook } from './hooks.js';
-import { applyMount, type MountContext, resolveInRoot } from './mounts.js';
+import { applyMount, type MountContext, PROPAGATION, resolveInRoot } from './mounts.js';
 
 const REPORT_FD = 4;
 const CONTINUE_FD = 5;
@@ -149,16 +144,6 @@ function exists(path: string): boolean {
   }
 }
 
-const PROPAGATION: Record<string, number> = {
-  private: MS_PRIVATE,
-  rprivate: MS_PRIVATE | MS_REC,
-  shared: MS_SHARED,
-  rshared: MS_SHARED | MS_REC,
-  slave: MS_SLAVE,
-  rslave: MS_SLAVE | MS_REC,
-  unbindable: MS_UNBINDABLE,
-  runbindable: MS_UNBINDABLE | MS_REC,
-};
 
 function enterRoot(spec: RuntimeInitSpec): void {
   if (spec.noPivot) {

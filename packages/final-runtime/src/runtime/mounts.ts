@@ -65,7 +65,8 @@ const FLAG_OPTIONS: Record<string, [set: number, clear: number]> = {
   rbind: [MS_BIND | MS_REC, 0],
 };
 
-const PROPAGATION: Record<string, number> = {
+/** mount(8)'s propagation names, for mounts[].options and linux.rootfsPropagation. */
+export const PROPAGATION: Record<string, number> = {
   private: MS_PRIVATE,
   rprivate: MS_PRIVATE | MS_REC,
   shared: MS_SHARED,
