@@ -222,6 +222,15 @@ describe('hull-runtime create / start / state / kill / delete', () => {
     expect(inner).toEqual(['startContainer']);
   });
 
+  it('a hook that never reads its stdin is fine (its exit status counts, not our EPIPE)', async () => {
+    const id = newId();
+    const spec = baseSpec(['true']);
+    const quick = Array.from({ length: 8 }, () => ({ path: '/bin/true' }));
+    spec.hooks = { prestart: quick, createRuntime: quick, poststart: quick, poststop: quick };
+    const r = await rt.rt(['run', '--bundle', rt.bundle(spec), id]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
   it('--preserve-fds hands fd 3 on to the process', async () => {
     const id = newId();
     const marker = randomToken(16);

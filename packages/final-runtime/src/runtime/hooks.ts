@@ -16,7 +16,9 @@ export function runHook(kind: string, hook: SpecHook, state: Record<string, unkn
     timeout: hook.timeout ? hook.timeout * 1000 : undefined,
     killSignal: 'SIGKILL',
   });
-  if (r.error) throw new ContainerError(`${kind} hook ${hook.path}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
+  // A hook need not read its stdin: if it exits first, our write of the state fails with EPIPE,
+  // and its exit status is what counts.
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') throw new ContainerError(`${kind} hook ${hook.path}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`);
   if (r.signal) throw new ContainerError(`${kind} hook ${hook.path}: killed by ${r.signal}${hook.timeout ? ` (timeout ${hook.timeout}s)` : ''}`);
   if (r.status !== 0) {
     const err = r.stderr.toString().trim().split('\n').pop();
