@@ -1,57 +1,74 @@
 // The contract every chapter's main.ts shares: `main.ts [--flags] -- CMD [ARGS...]`.
 // Usage errors are one line on stderr and exit code 2, like most Unix tools.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+// The flags are one option table (options.ts): it parses them and writes the
+// usage line and --help, so neither is written by hand.
+import type { RuntimeSpec } from '@hull/sys';
+import { runMain } from './errors.js';
+import { helpText, type OptionSpecs, type OptionValues, parseOptions, requireOptions, STEP_WORDING, usageSynopsis } from './options.js';
+import { printSpec } from './spec.js';
 import { UsageError } from './usage-error.js';
 
-export type FlagSpec = NonNullable<ParseArgsConfig['options']>;
-
-export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+/** @deprecated the option table type is OptionSpecs; kept for callers of parseStepArgs. */
+export type FlagSpec = OptionSpecs;
+export type FlagValues = OptionValues;
 
 export interface StepArgs {
-  values: FlagValues;
+  values: OptionValues;
   command: string[];
 }
 
 /**
- * Where the flags end: the index of the first word that is neither a flag nor
- * a flag's value, or of a `--` (argv.length when there is none). A flag takes
- * the next word as its value when its spec is a string and it holds no `=`.
+ * Parse `[flags] [--] CMD [ARGS...]`. Flags end at the first word that is
+ * not one (or at `--`); that word and everything after it are the command,
+ * untouched: its own flags belong to it.
  */
-export function operandIndex(argv: readonly string[], flags: FlagSpec): number {
-  let i = 0;
-  while (i < argv.length) {
-    const a = argv[i]!;
-    if (a === '--' || !a.startsWith('-') || a === '-') break;
-    const name = a.replace(/^--?/, '').split('=')[0]!;
-    const spec = flags[name] ?? Object.values(flags).find((f) => f.short === name);
-    i += spec && spec.type === 'string' && !a.includes('=') ? 2 : 1;
-  }
-  return Math.min(i, argv.length);
+export function parseStepArgs(argv: readonly string[], flags: OptionSpecs): StepArgs {
+  const { values, positionals } = parseOptions(argv, flags, { stopAtPositional: true, wording: STEP_WORDING });
+  if (positionals.length === 0 && values.help !== true) throw new UsageError('missing CMD');
+  return { values, command: positionals };
+}
+
+/** The flags every step has besides its own: they come last in its usage line. */
+export const STEP_FLAGS: OptionSpecs = {
+  'print-spec': { type: 'boolean', help: 'Print the config.json (OCI runtime spec) this run would use, and exit' },
+  help: { type: 'boolean', short: 'h', help: 'Show this help' },
+};
+
+export interface Step {
+  /** The step's own flags; --print-spec and --help are added. */
+  flags: OptionSpecs;
+  /** What the step does, for --help. */
+  about: string;
+  /** Flags and CMD -> the runtime spec; a bad flag is a UsageError. */
+  spec(values: OptionValues, command: string[]): RuntimeSpec | Promise<RuntimeSpec>;
+  /** Run what the spec says; resolves to the exit code. */
+  run(spec: RuntimeSpec): Promise<number>;
+}
+
+/** The usage line of a step, from its option table. */
+export function stepUsage(flags: OptionSpecs): string {
+  return `main.ts ${usageSynopsis({ ...flags, ...STEP_FLAGS })} -- CMD [ARGS...]`.replace(/ {2,}/g, ' ');
 }
 
 /**
- * Parse `[flags] -- CMD [ARGS...]`. Everything after the first `--` (or the
- * first non-flag word) is the command, untouched: its own flags belong to it.
+ * A step's whole main: parse, --help, required flags, build the spec, then
+ * print it (--print-spec, exit 0, nothing runs) or run it.
  */
-export function parseStepArgs(argv: readonly string[], flags: FlagSpec): StepArgs {
-  const dash = argv.indexOf('--');
-  let flagPart: string[];
-  let command: string[];
-  if (dash >= 0) {
-    flagPart = argv.slice(0, dash);
-    command = argv.slice(dash + 1);
-  } else {
-    // No `--`: the command starts at the first word that is neither a flag nor a flag's value.
-    const i = operandIndex(argv, flags);
-    flagPart = argv.slice(0, i);
-    command = argv.slice(i);
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: flagPart, options: flags, strict: true, allowPositionals: false });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, ''));
-  }
-  if (command.length === 0) throw new UsageError('missing CMD');
-  return { values: parsed.values as FlagValues, command };
+export function stepMain(step: Step): Promise<never> {
+  const flags = { ...step.flags, ...STEP_FLAGS };
+  const usage = stepUsage(step.flags);
+  return runMain(usage, async () => {
+    const { values, command } = parseStepArgs(process.argv.slice(2), flags);
+    if (values.help === true) {
+      process.stdout.write(helpText(usage, flags, step.about));
+      return 0;
+    }
+    requireOptions(values, flags);
+    const spec = await step.spec(values, command);
+    if (values['print-spec'] === true) {
+      printSpec(spec);
+      return 0;
+    }
+    return step.run(spec);
+  });
 }

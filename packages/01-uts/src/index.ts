@@ -7,3 +7,5 @@ export * from './run.js';
 export * from './errors.js';
 export * from './stdio.js';
 export * from './signals.js';
+export * from './options.js';
+export * from './spec.js';

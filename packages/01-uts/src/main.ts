@@ -1,14 +1,12 @@
 // Step 01: run a command in a new UTS namespace with its own hostname.
-//   sudo npx tsx packages/01-uts/src/main.ts --hostname NAME -- CMD [ARGS...]
-import { parseStepArgs } from './cli.js';
-import { runMain } from './errors.js';
-import { hostnameFlag } from './hostname.js';
-import { hostEnv, runInUts } from './run.js';
+//   sudo npx tsx packages/01-uts/src/main.ts [--hostname NAME] [--print-spec] -- CMD [ARGS...]
+import { stepMain } from './cli.js';
+import { runInUts } from './run.js';
+import { UTS_FLAGS, utsOptions, utsSpecFromFlags } from './spec.js';
 
-const USAGE = 'main.ts [--hostname NAME] -- CMD [ARGS...]';
-
-await runMain(USAGE, async () => {
-  const { values, command } = parseStepArgs(process.argv.slice(2), { hostname: { type: 'string' } });
-  const hostname = hostnameFlag(values.hostname as string | undefined);
-  return runInUts({ hostname, argv: command, env: hostEnv() });
+await stepMain({
+  flags: UTS_FLAGS,
+  about: 'Run CMD in a new UTS namespace: it may rename its host, and the real host keeps its name.',
+  spec: utsSpecFromFlags,
+  run: (spec) => runInUts(utsOptions(spec)),
 });

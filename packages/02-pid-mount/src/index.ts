@@ -1,2 +1,3 @@
 export * from './mounts.js';
 export * from './run.js';
+export * from './spec.js';

@@ -1,4 +1,21 @@
-import { MS_PRIVATE, MS_REC, type Syscalls } from '@hull/sys';
+import { MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, type SpecLinux, type Syscalls } from '@hull/sys';
+
+export type RootfsPropagation = NonNullable<SpecLinux['rootfsPropagation']>;
+
+/** config-linux.md "Rootfs Mount Propagation": the spec's names, as mount(2) flags. */
+export const ROOTFS_PROPAGATION: Record<RootfsPropagation, number> = {
+  private: MS_PRIVATE,
+  rprivate: MS_REC | MS_PRIVATE,
+  slave: MS_SLAVE,
+  rslave: MS_REC | MS_SLAVE,
+  shared: MS_SHARED,
+  rshared: MS_REC | MS_SHARED,
+  unbindable: MS_UNBINDABLE,
+  runbindable: MS_REC | MS_UNBINDABLE,
+};
+
+/** What chapter 02 asks for: nothing propagates, either way. */
+export const CONTAINER_PROPAGATION: RootfsPropagation = 'rprivate';
 
 /**
  * Cut this mount namespace off from the host's mount events, both ways.
@@ -11,5 +28,10 @@ import { MS_PRIVATE, MS_REC, type Syscalls } from '@hull/sys';
  * below "/"; MS_PRIVATE only changes *our* copies, never the host's.
  */
 export function makeMountsPrivate(sys: Syscalls): void {
-  sys.mount(null, '/', null, MS_REC | MS_PRIVATE);
+  setRootPropagation(sys, CONTAINER_PROPAGATION);
+}
+
+/** linux.rootfsPropagation applied to "/" of this mount namespace. */
+export function setRootPropagation(sys: Syscalls, propagation: RootfsPropagation): void {
+  sys.mount(null, '/', null, ROOTFS_PROPAGATION[propagation]);
 }

@@ -20,6 +20,7 @@ import {
   MS_REC,
   MS_STRICTATIME,
   S_IFCHR,
+  type SpecMount,
   SyscallError,
   type Syscalls,
 } from '@hull/sys';
@@ -62,6 +63,22 @@ export const DEV_LINKS = [
 ] as const;
 
 const NO_EXEC = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+/**
+ * The filesystems setupRootfs mounts, in its order, as config.json's
+ * `mounts` says them (mount(8) option names). The mount functions below
+ * make exactly these calls; test/setup-order.test.ts holds the two together.
+ */
+export const ROOTFS_MOUNTS: readonly SpecMount[] = [
+  { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] },
+  { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro', 'nosuid', 'nodev', 'noexec'] },
+  { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+  { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+  { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=65536k'] },
+];
+
+/** /tmp, when the rootfs has a directory to mount it on. */
+export const TMP_MOUNT: SpecMount = { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] };
 
 /**
  * Init side, straight-line through `sys`: private mounts, bind rootfs, /proc,

@@ -21,7 +21,7 @@ import {
   S_IFCHR,
   SyscallError,
 } from '@hull/sys';
-import { ROOTFS_NAMESPACES, type RootfsSpec, setupRootfs } from '../src/index.js';
+import { ROOTFS_MOUNTS, ROOTFS_NAMESPACES, type RootfsSpec, setupRootfs, TMP_MOUNT } from '../src/index.js';
 
 const R = '/run/rootfs-x';
 const spec: RootfsSpec = {
@@ -146,5 +146,20 @@ describe('03-chroot-proc: setupRootfs, recorded', () => {
 
   it('gets uts, pid, mnt and ipc namespaces', () => {
     expect([...ROOTFS_NAMESPACES].sort()).toEqual(['ipc', 'mnt', 'pid', 'uts']);
+  });
+
+  it("config.json's mounts (ROOTFS_MOUNTS, TMP_MOUNT) are exactly the mounts setupRootfs makes, in its order", () => {
+    // mount(8) option names -> mount(2) flags; the rest is the data string.
+    const FLAG: Record<string, number> = { nosuid: MS_NOSUID, nodev: MS_NODEV, noexec: MS_NOEXEC, ro: MS_RDONLY, strictatime: MS_STRICTATIME };
+    const expected = [...ROOTFS_MOUNTS, TMP_MOUNT].map((m) => {
+      const options = m.options ?? [];
+      const flags = options.reduce((f, o) => f | (FLAG[o] ?? 0), 0);
+      const data = options.filter((o) => FLAG[o] === undefined).join(',') || null;
+      return { call: 'mount', args: [m.source, `${R}${m.destination}`, m.type, flags, data] };
+    });
+    const sys = new RecordingSyscalls();
+    setupRootfs(sys, { ...spec, binds: [] });
+    // The kernel filesystems: what is mounted with a type, leaving out the private "/" and the rootfs bind.
+    expect(sys.calls.filter((c) => c.call === 'mount' && c.args[2] !== null)).toEqual(expected);
   });
 });

@@ -11,3 +11,4 @@ export * from './v2.js';
 export * from './create.js';
 export * from './join.js';
 export * from './run.js';
+export * from './spec.js';

@@ -2,6 +2,7 @@
 // --pids-max N, --memory 64m, --cpus 0.5.
 import { availableParallelism } from 'node:os';
 import { UsageError } from '@hull/01-uts';
+import type { SpecResources } from '@hull/sys';
 
 export interface CgroupLimits {
   /** pids.max: the most tasks (processes and threads) the cgroup may hold. */
@@ -72,5 +73,29 @@ export function parseLimits(flags: { pidsMax?: string; memory?: string; cpus?: s
   if (flags.pidsMax !== undefined) limits.pidsMax = parsePidsMax(flags.pidsMax);
   if (flags.memory !== undefined) limits.memoryBytes = parseMemory(flags.memory);
   if (flags.cpus !== undefined) limits.cpus = parseCpus(flags.cpus);
+  return limits;
+}
+
+/**
+ * Limits as config.json's linux.resources says them (config-linux.md,
+ * "Control groups"). Memory swap equals the limit: runc reads it as
+ * memory+swap, so no swap may add to the limit (docker's default for -m).
+ */
+export function resourcesFromLimits(limits: CgroupLimits): SpecResources {
+  return {
+    ...(limits.pidsMax !== undefined ? { pids: { limit: limits.pidsMax } } : {}),
+    ...(limits.memoryBytes !== undefined ? { memory: { limit: limits.memoryBytes, swap: limits.memoryBytes } } : {}),
+    ...(limits.cpus !== undefined ? { cpu: { quota: cpuQuotaUs(limits.cpus), period: CPU_PERIOD_US } } : {}),
+  };
+}
+
+/** linux.resources -> the limits this chapter writes (pids, memory, cpu); zero or negative means none, as runc reads them. */
+export function limitsFromResources(resources: SpecResources | undefined): CgroupLimits {
+  const r = resources ?? {};
+  const limits: CgroupLimits = {};
+  if (r.pids?.limit !== undefined && r.pids.limit > 0) limits.pidsMax = r.pids.limit;
+  if (r.memory?.limit !== undefined && r.memory.limit > 0) limits.memoryBytes = r.memory.limit;
+  const quota = r.cpu?.quota;
+  if (quota !== undefined && quota > 0) limits.cpus = quota / (r.cpu?.period && r.cpu.period > 0 ? r.cpu.period : CPU_PERIOD_US);
   return limits;
 }

@@ -3,3 +3,4 @@ export * from './subordinate.js';
 export * from './userns.js';
 export * from './idmapped.js';
 export * from './run.js';
+export * from './spec.js';

@@ -8,3 +8,4 @@ export * from './dns.js';
 export * from './publish.js';
 export * from './bridge.js';
 export * from './run.js';
+export * from './spec.js';

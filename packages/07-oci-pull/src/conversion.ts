@@ -43,11 +43,12 @@ const ANNOTATION = 'org.opencontainers.image';
 /**
  * Label prefixes a runtime acts on: runc turns org.systemd.property.* into
  * systemd unit properties (with --systemd-cgroup), crun reads run.oci.*
- * (keep_original_groups, seccomp's fail-unknown-syscall, ...). An image
+ * (keep_original_groups, seccomp's fail-unknown-syscall, ...), and hull's
+ * chapter 06 reads its network settings from org.hull.network.*. An image
  * must not set those for the host: conversion.md lets a converter leave out
  * annotations its security policy finds unsafe, and say so.
  */
-export const UNSAFE_LABEL_PREFIXES = ['org.systemd.property.', 'run.oci.'] as const;
+export const UNSAFE_LABEL_PREFIXES = ['org.systemd.property.', 'run.oci.', 'org.hull.'] as const;
 
 const bad = (field: string, why: string): never => {
   throw new ContainerError(`image config: ${field}: ${why}`);

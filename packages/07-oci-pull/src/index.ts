@@ -13,3 +13,4 @@ export * from './run.js';
 export * from './conversion.js';
 export type { ImageSpec } from './init.js';
 export * from './extract/index.js';
+export * from './image-spec.js';

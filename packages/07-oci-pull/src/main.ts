@@ -1,60 +1,80 @@
 // Step 07: pull an OCI image from a registry into the store, and run it.
 //   npx tsx packages/07-oci-pull/src/main.ts pull REF [--dest DIR] [--platform os/arch[/variant]]
-//   sudo npx tsx packages/07-oci-pull/src/main.ts run [flags] REF [[--] CMD [ARGS...]]
+//   sudo npx tsx packages/07-oci-pull/src/main.ts run [flags] [--print-spec] REF [[--] CMD [ARGS...]]
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ContainerError, hostnameProblem, operandIndex, runMain, UsageError } from '@hull/01-uts';
-import { parseLimits } from '@hull/04-cgroups';
+import {
+  ContainerError,
+  helpText,
+  hostnameFlag,
+  listOption,
+  type OptionSpecs,
+  parseOptions,
+  runMain,
+  STEP_WORDING,
+  stringOption,
+  usageSynopsis,
+  UsageError,
+} from '@hull/01-uts';
+import { limitFlags } from '@hull/04-cgroups';
 import { NET_MODES, type NetMode } from '@hull/06-network';
 import { createProgress } from './progress.js';
 import { flatten, pull } from './pull.js';
 import { runImage } from './run.js';
 import { Store } from './store.js';
 
-const USAGE =
-  'main.ts pull REF [--dest DIR] [--platform os/arch[/variant]] | main.ts run [--platform P] [--hostname NAME] [--net bridge|none|host] [--pids-max N] [--memory SIZE] [--cpus N] REF [[--] CMD [ARGS...]]';
-
+/** One table for both verbs: a flag of the other verb is refused by name ("--dest belongs to pull"). */
 const FLAGS = {
-  dest: { type: 'string' },
-  platform: { type: 'string' },
-  hostname: { type: 'string' },
-  net: { type: 'string' },
-  'pids-max': { type: 'string' },
-  memory: { type: 'string' },
-  cpus: { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
-} as const;
+  dest: { type: 'string', value: 'DIR', help: 'pull: also flatten the layers into DIR (new or empty)' },
+  platform: { type: 'string', value: 'os/arch[/variant]', help: 'The platform to pick from an image index (default: this machine)' },
+  hostname: { type: 'string', value: 'NAME', help: "run: the container's hostname" },
+  net: { type: 'string', value: 'bridge|none|host', help: 'run: the network (chapter 06; default bridge)' },
+  'pids-max': { type: 'string', value: 'N', help: 'run: pids.max (chapter 04)' },
+  memory: { type: 'string', value: 'SIZE', help: 'run: memory limit, e.g. 64m (chapter 04)' },
+  cpus: { type: 'string', value: 'N', help: 'run: CPUs worth of time, e.g. 0.5 (chapter 04)' },
+  'insecure-registry': { type: 'string', multiple: true, value: 'HOST[:PORT]', help: 'Talk plain HTTP to this registry (repeatable; also HULL_INSECURE_REGISTRIES)' },
+  'print-spec': { type: 'boolean', help: "run: print the config.json converted from the image's config and the flags, and exit" },
+  help: { type: 'boolean', short: 'h', help: 'Show this help' },
+} as const satisfies OptionSpecs;
+
+const PULL_ONLY = ['dest'] as const;
+const RUN_ONLY = ['hostname', 'net', 'pids-max', 'memory', 'cpus', 'print-spec'] as const;
+const only = (names: readonly string[]): OptionSpecs => Object.fromEntries(Object.entries(FLAGS).filter(([n]) => !(names as readonly string[]).includes(n)));
+
+const USAGE = `main.ts pull ${usageSynopsis(only(RUN_ONLY))} REF | main.ts run ${usageSynopsis(only(PULL_ONLY))} REF [[--] CMD [ARGS...]]`;
 
 await runMain(USAGE, async () => {
   const [verb, ...rest] = process.argv.slice(2);
+  if (verb === '--help' || verb === '-h') {
+    process.stdout.write(helpText(USAGE, FLAGS, 'pull: download an image into the store. run: pull it if needed, and run it with chapters 03-06.'));
+    return 0;
+  }
   if (verb !== 'pull' && verb !== 'run') throw new UsageError(verb ? `unknown command ${JSON.stringify(verb)}` : 'missing command (pull or run)');
   // pull: flags anywhere. run: as in docker, whatever follows REF is the command
   // (an optional `--` first), so `run IMG sh -c 'x'` keeps its -c.
-  const split = verb === 'run' ? afterRef(rest) : rest.indexOf('--');
-  const ours = split >= 0 ? rest.slice(0, split) : rest;
-  let parsed;
-  try {
-    parsed = parseArgs({ args: ours, options: FLAGS, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, ''));
-  }
+  const parsed = parseOptions(rest, FLAGS, { stopAtPositional: verb === 'run', wording: STEP_WORDING });
   const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(helpText(USAGE, FLAGS));
+    return 0;
+  }
   const [ref, ...extra] = positionals;
   if (!ref) throw new UsageError('missing REF');
-  const insecure = [...(values['insecure-registry'] ?? []), ...(process.env.HULL_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean)];
+  const platform = stringOption(values, 'platform');
+  const insecure = [...listOption(values, 'insecure-registry'), ...(process.env.HULL_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean)];
   const store = new Store();
   // run keeps stdout for the container's own output.
   const progress = createProgress(verb === 'run' ? process.stderr : process.stdout);
 
   if (verb === 'pull') {
-    if (extra.length || split >= 0) throw new UsageError(`pull takes one REF, not ${JSON.stringify([...extra, ...rest.slice(split + 1)].join(' '))}`);
-    for (const flag of ['hostname', 'net', 'pids-max', 'memory', 'cpus'] as const) {
+    if (extra.length) throw new UsageError(`pull takes one REF, not ${JSON.stringify(extra.join(' '))}`);
+    for (const flag of RUN_ONLY) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to run`);
     }
     // Flattening onto a tree that has files would mix two roots (and `--dest /` would rewrite the host).
-    const dest = values.dest === undefined ? undefined : checkDest(values.dest);
-    const image = await pull({ ref, insecure, store, progress, ...(values.platform ? { platform: values.platform } : {}) });
+    const destFlag = stringOption(values, 'dest');
+    const dest = destFlag === undefined ? undefined : checkDest(destFlag);
+    const image = await pull({ ref, insecure, store, progress, ...(platform ? { platform } : {}) });
     progress.stop();
     progress.line(`Digest: ${image.record.digest}`);
     progress.line(`Status: ${image.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${image.reference}`);
@@ -75,14 +95,12 @@ await runMain(USAGE, async () => {
   }
 
   if (values.dest !== undefined) throw new UsageError('--dest belongs to pull');
-  const command = split >= 0 ? rest.slice(rest[split] === '--' ? split + 1 : split) : extra;
-  const net = values.net ?? 'bridge';
+  const command = extra[0] === '--' ? extra.slice(1) : extra;
+  const net = stringOption(values, 'net') ?? 'bridge';
   if (!(NET_MODES as readonly string[]).includes(net)) throw new UsageError(`--net ${JSON.stringify(net)}: must be one of ${NET_MODES.join(', ')}`);
-  if (values.hostname !== undefined) {
-    const problem = hostnameProblem(values.hostname);
-    if (problem) throw new UsageError(`--hostname ${JSON.stringify(values.hostname)} ${problem}`);
-  }
-  const limits = parseLimits({ pidsMax: values['pids-max'], memory: values.memory, cpus: values.cpus });
+  const hostname = stringOption(values, 'hostname');
+  if (hostname !== undefined) hostnameFlag(hostname);
+  const limits = limitFlags(values);
   return runImage({
     ref,
     command,
@@ -91,8 +109,9 @@ await runMain(USAGE, async () => {
     progress,
     net: net as NetMode,
     limits,
-    ...(values.platform ? { platform: values.platform } : {}),
-    ...(values.hostname ? { hostname: values.hostname } : {}),
+    printSpec: values['print-spec'] === true,
+    ...(platform ? { platform } : {}),
+    ...(hostname ? { hostname } : {}),
   });
 });
 
@@ -103,13 +122,4 @@ function checkDest(dir: string): string {
   if (!statSync(abs).isDirectory()) throw new ContainerError(`--dest ${dir}: not a directory`);
   if (readdirSync(abs).length > 0) throw new ContainerError(`--dest ${dir}: not empty (give a new or empty directory)`);
   return abs;
-}
-
-/** run: the index where the command starts, i.e. just after REF (or the `--` after it); -1 without one. */
-function afterRef(args: readonly string[]): number {
-  // Chapter 01's scan, the one every step's command line uses: flags end at REF (or a `--`).
-  const i = operandIndex(args, FLAGS);
-  if (args[i] === '--') return i;
-  if (i + 1 >= args.length) return -1;
-  return i + 1;
 }

@@ -5,17 +5,17 @@
 // WorkingDir and User.
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerError, extname, randomId } from '@hull/01-uts';
-import { DEFAULT_PATH } from '@hull/03-chroot-proc';
-import { type Cgroup, type CgroupLimits, createCgroup } from '@hull/04-cgroups';
-import { type NetMode, runWithNetwork } from '@hull/06-network';
+import { ContainerError, extname, printSpec, randomId } from '@hull/01-uts';
+import { type Cgroup, cgroupIdOf, type CgroupLimits, createCgroup, limitsFromResources } from '@hull/04-cgroups';
+import { type NetMode, networkOptions, runWithNetwork } from '@hull/06-network';
+import type { RuntimeSpec } from '@hull/sys';
+import { imageRuntimeSpec } from './image-spec.js';
 import type { ImageSpec } from './init.js';
 import { type ImageConfig, parseConfig } from './manifest.js';
 import type { Progress } from './progress.js';
 import { flatten, pull } from './pull.js';
 import { formatReference, parseReference } from './reference.js';
 import type { Store } from './store.js';
-import { resolveUser } from './user.js';
 
 export interface RunImageOptions {
   ref: string;
@@ -30,23 +30,14 @@ export interface RunImageOptions {
   net?: NetMode;
   /** chapter 04: a cgroup with these limits, when any is given */
   limits?: CgroupLimits;
+  /** Print the config.json instead of running it (the image is still pulled and flattened: User names resolve in it). */
+  printSpec?: boolean;
 }
 
 /** What runs: the Entrypoint, then CMD from the command line or else the image's Cmd. */
 export function imageArgv(config: ImageConfig, command: readonly string[]): string[] {
   const c = config.config ?? {};
   return [...(c.Entrypoint ?? []), ...(command.length ? command : (c.Cmd ?? []))];
-}
-
-/** The image's Env, with PATH and HOME filled in when it does not set them (as docker does). */
-export function imageEnv(config: ImageConfig, hostname: string, home: string): string[] {
-  const env = [...(config.config?.Env ?? [])];
-  const has = (k: string): boolean => env.some((e) => e.startsWith(`${k}=`));
-  if (!has('PATH')) env.unshift(`PATH=${DEFAULT_PATH}`);
-  if (!has('HOSTNAME')) env.push(`HOSTNAME=${hostname}`);
-  if (!has('HOME')) env.push(`HOME=${home}`);
-  if (process.env.TERM && !has('TERM')) env.push(`TERM=${process.env.TERM}`);
-  return env;
 }
 
 export async function runImage(opts: RunImageOptions): Promise<number> {
@@ -62,8 +53,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
   }
   progress.stop();
   const config = parseConfig(store.readBlob(record.config), record.layers.length);
-  const argv = imageArgv(config, opts.command);
-  if (argv.length === 0) throw new ContainerError(`${name}: no command: the image has no Entrypoint or Cmd; give one after --`);
+  if (imageArgv(config, opts.command).length === 0) throw new ContainerError(`${name}: no command: the image has no Entrypoint or Cmd; give one after --`);
 
   // One container's files: the flattened layers, removed when it exits.
   const id = randomId();
@@ -80,32 +70,42 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
         mkdirSync(join(rootfs, d), { mode: 0o755 });
       }
     }
-    const user = resolveUser(rootfs, config.config?.User);
-    const hostname = opts.hostname ?? randomId();
-    const workdir = config.config?.WorkingDir || '/';
-    if (!workdir.startsWith('/')) throw new ContainerError(`${name}: WorkingDir ${JSON.stringify(workdir)} is not absolute`);
-    const limits = opts.limits && Object.keys(opts.limits).length ? opts.limits : undefined;
-    let cgroup: Cgroup | undefined;
-    try {
-      if (limits) cgroup = createCgroup(id, limits);
-      const specExtra: Pick<ImageSpec, 'workdir' | 'user' | 'cgroupProcs'> = {
-        workdir,
-        user: { uid: user.uid, gid: user.gid, groups: user.groups },
-        cgroupProcs: cgroup ? [...cgroup.procsFiles] : [],
-      };
-      return await runWithNetwork({
-        rootfs,
-        hostname,
-        argv,
-        env: imageEnv(config, hostname, user.home),
-        net: opts.net ?? 'bridge',
-        stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url),
-        specExtra,
-      });
-    } finally {
-      await cgroup?.destroy();
+    const { spec, warnings } = imageRuntimeSpec({
+      config,
+      rootfs,
+      command: opts.command,
+      hostname: opts.hostname ?? randomId(),
+      net: opts.net ?? 'bridge',
+      id,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+    });
+    for (const w of warnings) progress.warn(w);
+    if (opts.printSpec) {
+      printSpec(spec);
+      return 0;
     }
+    return await runImageSpec(spec);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Run what an image's spec says: chapter 04's cgroup when it names limits, chapter 06's network, then our init (workdir, user). */
+export async function runImageSpec(spec: RuntimeSpec): Promise<number> {
+  const limits = limitsFromResources(spec.linux?.resources);
+  const id = cgroupIdOf(spec);
+  const user = spec.process?.user ?? { uid: 0, gid: 0 };
+  let cgroup: Cgroup | undefined;
+  try {
+    if (id !== undefined && Object.keys(limits).length) cgroup = createCgroup(id, limits);
+    const specExtra: Pick<ImageSpec, 'workdir' | 'user' | 'cgroupProcs'> = {
+      workdir: spec.process?.cwd ?? '/',
+      // conversion.md: additionalGids, when the image names its user; setgroups gets at least the primary group.
+      user: { uid: user.uid, gid: user.gid, groups: user.additionalGids ?? [user.gid] },
+      cgroupProcs: cgroup ? [...cgroup.procsFiles] : [],
+    };
+    return await runWithNetwork({ ...networkOptions(spec), stage: new URL(`./init${extname(import.meta.url)}`, import.meta.url), specExtra });
+  } finally {
+    await cgroup?.destroy();
   }
 }
