@@ -22,8 +22,10 @@ import {
   waitFor,
   collect,
   stepCommand,
+  printedSpec,
   type HostSnapshot,
 } from '@hull/testkit';
+import type { RuntimeSpec } from '@hull/sys';
 
 const STEP = '05-userns';
 
@@ -70,6 +72,26 @@ describe.skipIf(!requireRoot(STEP))('05-userns: root-remapped containers (--user
     expect(idmapMounts()).toEqual([]);
     expect(idmapDirs().filter((d) => !idmapDirsBefore.includes(d))).toEqual([]);
     rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('runs what --print-spec prints: /proc/self/uid_map and gid_map are the spec maps, the hostname is spec.hostname, and the volume is there', async () => {
+    const uidHost = randomInt(4, 60) * 65536;
+    const gidHost = randomInt(4, 60) * 65536;
+    const maps = { flags: ['--uid-map', `0:${uidHost}:65536`, '--gid-map', `0:${gidHost}:65536`] };
+    const token = randomToken(16);
+    writeFileSync(join(volume, `token-${token}`), token, { mode: 0o644 });
+    const args = ['--rootfs', rootfs, '--hostname', randomHostname(), ...maps.flags, '--volume', `${volume}:/mnt`, '--', 'sh', '-c', `hostname; cat /proc/self/uid_map /proc/self/gid_map /mnt/token-${token}`];
+    const spec = await printedSpec<RuntimeSpec>(STEP, args);
+    const r = await runStep(STEP, args);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [hostname, uidMap, gidMap, seen] = r.stdout.trim().split('\n');
+    expect(hostname).toBe(spec.hostname);
+    expect(spec.linux?.uidMappings).toEqual([{ containerID: 0, hostID: uidHost, size: 65536 }]);
+    const line = (m: { containerID: number; hostID: number; size: number }) => [m.containerID, m.hostID, m.size].map(String);
+    expect(uidMap!.trim().split(/\s+/)).toEqual(line(spec.linux!.uidMappings![0]!));
+    expect(gidMap!.trim().split(/\s+/)).toEqual(line(spec.linux!.gidMappings![0]!));
+    expect(seen).toBe(token);
   });
 
   it('is root inside, with the default map 0 -> 100000 x 65536 in /proc/self/uid_map and gid_map', async () => {
