@@ -2,7 +2,10 @@
 // image-config override rules.
 import { describe, expect, it } from 'vitest';
 import { randomToken } from '@hull/testkit';
-import { parseOptions } from '../src/args.js';
+import { execFileSync } from 'node:child_process';
+import { helpText, type OptionSpecs, parseOptions, usageSynopsis } from '../src/args.js';
+import { STEP_WORDING } from '@hull/01-uts/options';
+import { BIN, requireBuild } from './hull.js';
 import { UsageError } from '@hull/01-uts';
 import { commandOf, environmentOf, mergeEnv, type RunFlags, workdirOf } from '../src/container-config.js';
 import { RUN_OPTIONS } from '../src/commands/run.js';
@@ -35,6 +38,48 @@ describe('hull run command line', () => {
     expect(() => parseOptions(['--nope', 'img'], RUN_OPTIONS, true)).toThrow(new UsageError('unknown flag: --nope'));
     expect(() => parseOptions(['-z', 'img'], RUN_OPTIONS, true)).toThrow(UsageError);
     expect(() => parseOptions(['--name'], RUN_OPTIONS, true)).toThrow('flag needs an argument: --name');
+  });
+});
+
+describe('one parser, and help generated from its option table', () => {
+  it('takes a value that starts with "-" as the value, refuses names that are not options (not even Object.prototype\'s)', () => {
+    const v = `-${randomToken(4)}`;
+    expect(parseOptions(['--name', v, 'img'], RUN_OPTIONS, true).values.name).toBe(v);
+    expect(() => parseOptions(['--constructor', 'img'], RUN_OPTIONS, true)).toThrow(new UsageError('unknown flag: --constructor'));
+  });
+
+  it("speaks docker's words for hull and Node parseArgs's for the chapter steps", () => {
+    expect(() => parseOptions(['--bogus'], {}, { wording: STEP_WORDING })).toThrow(new UsageError("Unknown option '--bogus'"));
+    expect(() => parseOptions(['--x'], { x: { type: 'string' } }, { wording: STEP_WORDING })).toThrow(new UsageError("Option '--x <value>' argument missing"));
+  });
+
+  it('writes the usage line and the options table from the table alone, in its order', () => {
+    const [a, b, c] = [randomToken(6), randomToken(6), randomToken(6)];
+    const table: OptionSpecs = {
+      [`r${a}`]: { type: 'string', value: 'DIR', required: true, help: `help ${a}` },
+      [`m${b}`]: { type: 'string', value: 'N', multiple: true, short: 'm', help: `help ${b}` },
+      [`b${c}`]: { type: 'boolean', help: `help ${c}` },
+      hidden: { type: 'boolean' },
+    };
+    expect(usageSynopsis(table)).toBe(`--r${a} DIR [--m${b} N]... [--b${c}]`);
+    expect(helpText('x', table)).toBe(
+      `Usage: x\n\nOptions:\n      --r${a} DIR  help ${a}\n  -m, --m${b} N    help ${b}\n      --b${c}      help ${c}\n`,
+    );
+  });
+
+  it('hull run, exec, ps, rm, logs, kill and stop --help: exit 0, every option of the table the command parses with', async () => {
+    requireBuild();
+    const help = (cmd: string) => execFileSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8' });
+    const out = help('run');
+    expect(out).toMatch(/^Usage: hull run \[OPTIONS\] IMAGE \[COMMAND\] \[ARG\.\.\.\]\n/);
+    for (const [name, spec] of Object.entries(RUN_OPTIONS)) {
+      if (spec.help) expect(out).toContain(`${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ` ${spec.value}` : ''}  `);
+    }
+    for (const [cmd, flag] of [['exec', '-w, --workdir DIR'], ['ps', '-a, --all'], ['rm', '-f, --force'], ['logs', '-n, --tail N'], ['kill', '-s, --signal SIGNAL'], ['stop', '-t, --time SECONDS']]) {
+      const text = help(cmd!);
+      expect(text).toMatch(new RegExp(`^Usage: hull ${cmd} `));
+      expect(text).toContain(flag);
+    }
   });
 });
 

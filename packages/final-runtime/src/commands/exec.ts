@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ContainerError, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, StdioRelay, UsageError } from '@hull/01-uts';
 import { resolveUser } from '@hull/07-oci-pull';
 import { close, exitCodeOf, type Namespace, O_CLOEXEC, O_RDONLY, open, spawnJoin, SyscallError } from '@hull/sys';
-import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
+import { boolOption, helpText, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { flagEnv, mergeEnv } from '../container-config.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { DeviceCgroup } from '../security/devices.js';
@@ -18,25 +18,15 @@ import { planSecurity } from '../security/plan.js';
 import { isRunning, observedState } from '../store.js';
 
 const OPTIONS: OptionSpecs = {
-  interactive: { type: 'boolean', short: 'i' },
-  tty: { type: 'boolean', short: 't' },
-  env: { type: 'string', short: 'e', multiple: true },
-  user: { type: 'string', short: 'u' },
-  workdir: { type: 'string', short: 'w' },
+  interactive: { type: 'boolean', short: 'i', help: 'Keep stdin attached' },
+  tty: { type: 'boolean', short: 't', help: 'Give it a pseudo-terminal' },
+  env: { type: 'string', short: 'e', multiple: true, value: 'K=V', help: 'Set an environment variable (repeatable)' },
+  user: { type: 'string', short: 'u', value: 'U[:G]', help: "Username or uid (default: the container's user)" },
+  workdir: { type: 'string', short: 'w', value: 'DIR', help: "Working directory (default: the container's)" },
   help: { type: 'boolean' },
 };
 
-const HELP = `Usage: hull exec [OPTIONS] CONTAINER COMMAND [ARG...]
-
-Run a command in a running container.
-
-Options:
-  -i, --interactive   Keep stdin attached
-  -t, --tty           Give it a pseudo-terminal
-  -e, --env K=V       Set an environment variable (repeatable)
-  -u, --user U[:G]    Username or uid (default: the container's user)
-  -w, --workdir DIR   Working directory (default: the container's)
-`;
+const HELP = helpText('hull exec [OPTIONS] CONTAINER COMMAND [ARG...]', OPTIONS, 'Run a command in a running container.');
 
 const NAMESPACES: Namespace[] = ['user', 'mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup'];
 const NS_FILE: Record<Namespace, string> = { user: 'user', mnt: 'mnt', pid: 'pid', net: 'net', uts: 'uts', ipc: 'ipc', cgroup: 'cgroup' };

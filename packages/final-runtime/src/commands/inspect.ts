@@ -61,7 +61,7 @@ export function inspectContainer(config: ContainerConfig, state: ContainerState)
 }
 
 export async function inspect(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull inspect CONTAINER|IMAGE...\n')) return 0;
+  if (help(args, { usage: 'hull inspect CONTAINER|IMAGE...', options: {} })) return 0;
   const { positionals } = parseOptions(args, {});
   if (positionals.length === 0) throw new UsageError(`"hull inspect" requires at least 1 argument`);
   const out: Record<string, unknown>[] = [];

@@ -1,16 +1,20 @@
 // `hull kill`: one signal to running containers.
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { signalNumber } from '@hull/sys';
-import { parseOptions, stringOption } from '../args.js';
+import { type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { isRunning, observedState } from '../store.js';
 import { eachArgument } from './each-argument.js';
 import { help } from './help.js';
 import { signalContainer } from './signal-container.js';
 
+const OPTIONS: OptionSpecs = {
+  signal: { type: 'string', short: 's', value: 'SIGNAL', help: 'Signal to send, by name or number (default SIGKILL)' },
+};
+
 export async function kill(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull kill [-s SIGNAL] CONTAINER...\n\n  -s, --signal SIG  Signal to send (default SIGKILL)\n')) return 0;
-  const { values, positionals } = parseOptions(args, { signal: { type: 'string', short: 's' } });
+  if (help(args, { usage: 'hull kill [OPTIONS] CONTAINER...', options: OPTIONS })) return 0;
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length === 0) throw new UsageError(`"hull kill" requires at least 1 argument: CONTAINER`);
   const raw = stringOption(values, 'signal') ?? 'SIGKILL';
   let signal: number;

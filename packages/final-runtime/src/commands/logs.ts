@@ -1,7 +1,7 @@
 // `hull logs`: a detached container's output, from the JSON-lines log the supervisor writes.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ContainerError, UsageError } from '@hull/01-uts';
-import { boolOption, intOption, parseOptions, stringOption } from '../args.js';
+import { boolOption, intOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { type LogLine } from '../logs.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { isSettled, logPath } from '../store.js';
@@ -20,13 +20,15 @@ function parseLogLines(text: string): LogLine[] {
     .map((l) => JSON.parse(l) as LogLine);
 }
 
+const OPTIONS: OptionSpecs = {
+  follow: { type: 'boolean', short: 'f', help: 'Follow the output until the container exits' },
+  tail: { type: 'string', short: 'n', value: 'N', help: 'Only the last N lines (or all)' },
+  timestamps: { type: 'boolean', short: 't', help: 'Show timestamps' },
+};
+
 export async function logs(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull logs [-f] [--tail N] [-t] CONTAINER\n\n  -f, --follow      Follow the output until the container exits\n  -n, --tail N      Only the last N lines\n  -t, --timestamps  Show timestamps\n')) return 0;
-  const { values, positionals } = parseOptions(args, {
-    follow: { type: 'boolean', short: 'f' },
-    tail: { type: 'string', short: 'n' },
-    timestamps: { type: 'boolean', short: 't' },
-  });
+  if (help(args, { usage: 'hull logs [OPTIONS] CONTAINER', options: OPTIONS, about: "Fetch a detached container's output." })) return 0;
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length !== 1) throw new UsageError(`"hull logs" requires exactly 1 argument: CONTAINER`);
   const tailValue = stringOption(values, 'tail');
   const tail = tailValue === undefined || tailValue === 'all' ? undefined : intOption(values, 'tail');

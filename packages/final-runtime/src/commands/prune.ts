@@ -8,7 +8,7 @@ import { removeContainer } from './rm.js';
 
 /** Remove every container that is not running (the crash repair of `rm` included). */
 export async function prune(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull prune\n\nRemove all stopped containers (no confirmation prompt).\n')) return 0;
+  if (help(args, { usage: 'hull prune', options: {}, about: 'Remove all stopped containers (no confirmation prompt).' })) return 0;
   const { positionals } = parseOptions(args, {});
   if (positionals.length) throw new UsageError(`"hull prune" accepts no arguments`);
   const stopped = containerIds().filter((id) => {

@@ -1,6 +1,6 @@
 // `hull ps`: the containers of the store, newest first.
 import { UsageError } from '@hull/01-uts';
-import { boolOption, parseOptions } from '../args.js';
+import { boolOption, type OptionSpecs, parseOptions } from '../args.js';
 import { shortId } from '../names.js';
 import { type ContainerConfig, containerIds, type ContainerState, observedState, readConfig } from '../store.js';
 import { help } from './help.js';
@@ -45,9 +45,15 @@ function listContainers(all: boolean): Listed[] {
   return out.sort((a, b) => b.config.created.localeCompare(a.config.created));
 }
 
+const OPTIONS: OptionSpecs = {
+  all: { type: 'boolean', short: 'a', help: 'Show all containers (default: running only)' },
+  quiet: { type: 'boolean', short: 'q', help: 'Only ids' },
+  json: { type: 'boolean', help: 'One JSON array' },
+};
+
 export async function ps(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull ps [-a] [-q] [--json]\n\n  -a, --all    Show all containers (default: running only)\n  -q, --quiet  Only ids\n      --json   One JSON array\n')) return 0;
-  const { values, positionals } = parseOptions(args, { all: { type: 'boolean', short: 'a' }, quiet: { type: 'boolean', short: 'q' }, json: { type: 'boolean' } });
+  if (help(args, { usage: 'hull ps [OPTIONS]', options: OPTIONS })) return 0;
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length) throw new UsageError(`"hull ps" accepts no arguments`);
   const rows = listContainers(boolOption(values, 'all'));
   if (boolOption(values, 'json')) {

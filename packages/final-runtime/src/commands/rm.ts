@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { drainAndRemove, hostCgroupFs } from '@hull/04-cgroups';
-import { boolOption, parseOptions } from '../args.js';
+import { boolOption, type OptionSpecs, parseOptions } from '../args.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { unmountRootfs } from '../rootfs.js';
 import { DeviceCgroup } from '../security/devices.js';
@@ -22,9 +22,13 @@ export async function removeContainer(id: string): Promise<void> {
   });
 }
 
+const OPTIONS: OptionSpecs = {
+  force: { type: 'boolean', short: 'f', help: 'Kill a running container first' },
+};
+
 export async function rm(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull rm [-f] CONTAINER...\n\n  -f, --force  Kill a running container first\n')) return 0;
-  const { values, positionals } = parseOptions(args, { force: { type: 'boolean', short: 'f' } });
+  if (help(args, { usage: 'hull rm [OPTIONS] CONTAINER...', options: OPTIONS })) return 0;
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length === 0) throw new UsageError(`"hull rm" requires at least 1 argument: CONTAINER`);
   const force = boolOption(values, 'force');
   return eachArgument(positionals, async (ref) => {

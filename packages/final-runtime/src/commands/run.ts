@@ -8,7 +8,7 @@ import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
 import { parsePublish, publishConflict, publishProblem, type PortMapping } from '@hull/06-network';
 import { createProgress, pull, Store } from '@hull/07-oci-pull';
 import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
-import { boolOption, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
+import { boolOption, helpText, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { commandOf, environmentOf, hostnameOf, type RunFlags, workdirOf } from '../container-config.js';
 import { findImage, type LocalImage } from '../image.js';
 import { startContainer } from '../lifecycle.js';
@@ -21,65 +21,38 @@ import { storageDriverFromEnv } from '../rootfs.js';
 import { trace } from '../trace.js';
 
 export const RUN_OPTIONS: OptionSpecs = {
-  rm: { type: 'boolean' },
-  detach: { type: 'boolean', short: 'd' },
-  interactive: { type: 'boolean', short: 'i' },
-  tty: { type: 'boolean', short: 't' },
-  name: { type: 'string' },
-  env: { type: 'string', short: 'e', multiple: true },
-  'env-file': { type: 'string', multiple: true },
-  hostname: { type: 'string', short: 'h' },
-  workdir: { type: 'string', short: 'w' },
-  user: { type: 'string', short: 'u' },
-  entrypoint: { type: 'string' },
-  network: { type: 'string' },
-  publish: { type: 'string', short: 'p', multiple: true },
-  volume: { type: 'string', short: 'v', multiple: true },
-  'read-only': { type: 'boolean' },
-  userns: { type: 'string' },
-  memory: { type: 'string', short: 'm' },
-  cpus: { type: 'string' },
-  'pids-limit': { type: 'string' },
-  'cap-add': { type: 'string', multiple: true },
-  'cap-drop': { type: 'string', multiple: true },
-  'security-opt': { type: 'string', multiple: true },
-  ulimit: { type: 'string', multiple: true },
-  privileged: { type: 'boolean' },
+  detach: { type: 'boolean', short: 'd', help: 'Run in the background and print the container id' },
+  rm: { type: 'boolean', help: 'Remove the container when it exits' },
+  interactive: { type: 'boolean', short: 'i', help: 'Keep stdin attached (otherwise it is /dev/null)' },
+  tty: { type: 'boolean', short: 't', help: 'Give the container a pseudo-terminal (-it for a shell)' },
+  name: { type: 'string', value: 'NAME', help: 'Name the container' },
+  env: { type: 'string', short: 'e', multiple: true, value: 'K=V|K', help: 'Set an environment variable (repeatable)' },
+  'env-file': { type: 'string', multiple: true, value: 'FILE', help: 'Read environment variables from a file (repeatable)' },
+  hostname: { type: 'string', short: 'h', value: 'NAME', help: 'Container hostname (default: the short id)' },
+  workdir: { type: 'string', short: 'w', value: 'DIR', help: 'Working directory inside the container' },
+  user: { type: 'string', short: 'u', value: 'U[:G]', help: 'Username or uid, optional group or gid' },
+  entrypoint: { type: 'string', value: 'CMD', help: "Override the image's entrypoint" },
+  network: {
+    type: 'string',
+    value: 'MODE',
+    help: 'none (own namespace, loopback only; default), bridge (eth0 on HULL_BRIDGE, default hull0, NAT to the outside) or host',
+  },
+  publish: { type: 'string', short: 'p', multiple: true, value: '[IP:]H:C[/udp]', help: "Forward host port H (on IP only, if given; TCP unless /udp) to the container's port C (bridge only)" },
+  volume: { type: 'string', short: 'v', multiple: true, value: 'SRC:DST[:ro]', help: 'Bind a host path (absolute SRC) or a named volume (SRC a name)' },
+  'read-only': { type: 'boolean', help: "Mount the container's root filesystem read-only" },
+  userns: { type: 'string', value: 'MODE', help: 'host (default) or remap: root inside is host uid 100000' },
+  memory: { type: 'string', short: 'm', value: 'BYTES', help: 'Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)' },
+  cpus: { type: 'string', value: 'N', help: 'CPUs worth of time (e.g. 0.5)' },
+  'pids-limit': { type: 'string', value: 'N', help: 'Most processes and threads at once' },
+  'cap-add': { type: 'string', multiple: true, value: 'CAP', help: 'Add a capability, or ALL (repeatable; docs/hardening.md)' },
+  'cap-drop': { type: 'string', multiple: true, value: 'CAP', help: 'Drop a capability, or ALL (repeatable)' },
+  'security-opt': { type: 'string', multiple: true, value: 'OPT', help: 'no-new-privileges=false, seccomp=unconfined|PROFILE.json, systempaths=unconfined' },
+  ulimit: { type: 'string', multiple: true, value: 'N=S[:H]', help: "Resource limit, e.g. nofile=1024:2048 (never above hull's own hard limit)" },
+  privileged: { type: 'boolean', help: 'Every capability, no seccomp, no masked paths, every device' },
   help: { type: 'boolean' },
 };
 
-const HELP = `Usage: hull run [OPTIONS] IMAGE [COMMAND] [ARG...]
-
-Create and run a container from an image (pulled first if absent).
-
-Options:
-  -d, --detach             Run in the background and print the container id
-      --rm                 Remove the container when it exits
-  -i, --interactive        Keep stdin attached (otherwise it is /dev/null)
-  -t, --tty                Give the container a pseudo-terminal (-it for a shell)
-      --name NAME          Name the container
-  -e, --env K=V|K          Set an environment variable (repeatable)
-      --env-file FILE      Read environment variables from a file (repeatable)
-  -h, --hostname NAME      Container hostname (default: the short id)
-  -w, --workdir DIR        Working directory inside the container
-  -u, --user U[:G]         Username or uid, optional group or gid
-      --entrypoint CMD     Override the image's entrypoint
-      --network MODE       none (own namespace, loopback only; default), bridge (eth0 on
-                           HULL_BRIDGE, default hull0, NAT to the outside) or host
-  -p, --publish [IP:]H:C[/udp]  Forward host port H (on IP only, if given; TCP unless /udp)
-                           to the container's port C (bridge only)
-  -v, --volume SRC:DST[:ro] Bind a host path (absolute SRC) or a named volume (SRC a name)
-      --read-only          Mount the container's root filesystem read-only
-      --userns MODE        host (default) or remap: root inside is host uid 100000
-  -m, --memory BYTES       Memory limit (e.g. 64m, 1g); over it, the OOM killer ends it (137)
-      --cpus N             CPUs worth of time (e.g. 0.5)
-      --pids-limit N       Most processes and threads at once
-      --cap-add CAP        Add a capability, or ALL (repeatable; docs/hardening.md)
-      --cap-drop CAP       Drop a capability, or ALL (repeatable)
-      --security-opt OPT   no-new-privileges=false, seccomp=unconfined|PROFILE.json, systempaths=unconfined
-      --ulimit N=S[:H]     Resource limit, e.g. nofile=1024:2048 (never above hull's own hard limit)
-      --privileged         Every capability, no seccomp, no masked paths, every device
-`;
+const HELP = helpText('hull run [OPTIONS] IMAGE [COMMAND] [ARG...]', RUN_OPTIONS, 'Create and run a container from an image (pulled first if absent).');
 
 /** Resolve the image, pulling it like docker does when it is not here yet. */
 async function imageFor(store: Store, ref: string): Promise<LocalImage> {

@@ -1,15 +1,19 @@
 // `hull stop`: SIGTERM, then SIGKILL after the grace period.
 import { catchesSignal, ContainerError, UsageError } from '@hull/01-uts';
-import { intOption, parseOptions } from '../args.js';
+import { intOption, type OptionSpecs, parseOptions } from '../args.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { isRunning, observedState } from '../store.js';
 import { eachArgument } from './each-argument.js';
 import { help } from './help.js';
 import { signalContainer, waitSettled } from './signal-container.js';
 
+const OPTIONS: OptionSpecs = {
+  time: { type: 'string', short: 't', value: 'SECONDS', help: 'Grace period before SIGKILL (default 10)' },
+};
+
 export async function stop(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull stop [-t SECONDS] CONTAINER...\n\nSIGTERM, then SIGKILL after the grace period (default 10 s).\n')) return 0;
-  const { values, positionals } = parseOptions(args, { time: { type: 'string', short: 't' } });
+  if (help(args, { usage: 'hull stop [OPTIONS] CONTAINER...', options: OPTIONS, about: 'SIGTERM, then SIGKILL after the grace period.' })) return 0;
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length === 0) throw new UsageError(`"hull stop" requires at least 1 argument: CONTAINER`);
   const grace = intOption(values, 'time') ?? 10;
   return eachArgument(positionals, async (ref) => {
