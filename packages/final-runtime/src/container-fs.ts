@@ -14,6 +14,7 @@
 // everything that touches a path from here on is synchronous (koffi calls,
 // *Sync fs), never libuv's thread pool, which still sees the host.
 import { fstatSync, readlinkSync } from 'node:fs';
+import { posix } from 'node:path';
 import { ContainerError } from '@hull/01-uts';
 import { currentCaller, planUserNamespace, toHost, type UserNamespacePlan } from '@hull/05-userns';
 import { RESOLVE_AS_CONTAINER } from '@hull/07-oci-pull';
@@ -103,6 +104,25 @@ export class ContainerFs {
    * Throws SyscallError (ENOENT, ENOTDIR, ...).
    */
   resolve(path: string, follow: boolean): number {
+    // openat2 here never takes "." or ".." as a last component (packages/sys at.ts): resolve what
+    // comes before them, then apply them to the path that resolved, where every symlink is gone.
+    const parts = path.split('/').filter((p) => p !== '');
+    let dots = 0;
+    while (parts.length > 0 && (parts[parts.length - 1] === '.' || parts[parts.length - 1] === '..')) {
+      parts.pop();
+      dots++;
+    }
+    if (dots > 0) {
+      const trailing = path.split('/').filter((p) => p !== '').slice(-dots);
+      const fd = this.resolve(`/${parts.join('/')}`, true);
+      let resolved: string;
+      try {
+        resolved = this.pathOf(fd);
+      } finally {
+        close(fd);
+      }
+      return this.resolve(posix.join(resolved, ...trailing), follow);
+    }
     const relative = path.replace(/^\/+/, '');
     for (let attempt = 0; ; attempt++) {
       try {

@@ -81,14 +81,14 @@ export class TreePacker {
    * Stream the archive to `out` (stdout) until it ends. A reader that goes
    * away (`| head`) stops the packing with one line, not a stack trace.
    */
-  toStream(out: NodeJS.WritableStream): Promise<void> {
+  toStream(out: NodeJS.WritableStream, source: NodeJS.ReadableStream = this.pack): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       out.once('error', (err: NodeJS.ErrnoException) => {
         this.abort();
         reject(new Error(`writing the archive: ${err.code ?? err.message}`));
       });
-      this.pack.once('end', resolve).once('error', reject);
-      this.pack.pipe(out);
+      source.once('end', resolve).once('error', reject);
+      source.pipe(out);
     });
   }
 

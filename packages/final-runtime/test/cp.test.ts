@@ -263,6 +263,42 @@ describe.skipIf(!requireRoot('final-runtime cp'))('hull cp', () => {
     expect(readdirSync(hostDir).sort()).toEqual(['secret', 'victim']);
   }, 120_000);
 
+  it('volumes are part of the view: a named volume read and written through cp, a :ro bind refused with one line', async () => {
+    const vol = `v${randomToken(8)}`;
+    const roDir = join(root.dir, `ro-${randomToken(6)}`);
+    mkdirSync(roDir);
+    const name = `vols-${randomToken(6)}`;
+    expect((await root.hull(['run', '-d', '--name', name, '-v', `${vol}:/vol`, '-v', `${roDir}:/ro:ro`, image])).code).toBe(0);
+    const content = randomToken(20);
+    const src = join(root.dir, `vin-${randomToken(6)}`);
+    writeFileSync(src, content);
+    expect((await root.hull(['cp', src, `${name}:/vol/in`])).code).toBe(0);
+    expect(readFileSync(join(root.dir, 'volumes', vol, '_data', 'in'), 'utf8')).toBe(content);
+    expect((await root.hull(['exec', name, 'cat', '/vol/in'])).stdout).toBe(content);
+    const back = join(root.dir, `vout-${randomToken(6)}`);
+    expect((await root.hull(['cp', `${name}:/vol/in`, back])).code).toBe(0);
+    expect(readFileSync(back, 'utf8')).toBe(content);
+    const ro = await root.hull(['cp', src, `${name}:/ro/x`]);
+    expect(ro.code).toBe(1);
+    expect(ro.stderr).toMatch(/^hull: archive entry "x": .*EROFS.*\n$/);
+    expect(readdirSync(roDir)).toEqual([]);
+    expect((await root.hull(['rm', '-f', name])).code).toBe(0);
+    expect((await root.hull(['volume', 'rm', vol])).code).toBe(0);
+  });
+
+  it('SRC/. copies the contents, a trailing ".." resolves inside the container, a stdin that is no tar is refused', async () => {
+    const out = join(root.dir, `dot-${randomToken(6)}`);
+    expect((await root.hull(['cp', `${stopped}:/data/.`, out])).code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['f', 'owned', 'sub', 'tolink']);
+    const content = randomToken(20);
+    const src = join(root.dir, `up-${randomToken(6)}`);
+    writeFileSync(src, content);
+    expect((await root.hull(['cp', src, `${stopped}:/data/sub/..`])).code).toBe(0);
+    expect(readFileSync(join(upperOf(stopped), 'data', src.split('/').pop()!), 'utf8')).toBe(content);
+    const junk = await hullBytes(root, ['cp', '-', `${stopped}:/w`], Buffer.from(randomToken(100)));
+    expect(junk).toMatchObject({ code: 1, stderr: expect.stringMatching(/^hull: the archive is not a valid tar: .*\n$/) });
+  });
+
   it("bad input: docker's words, exit 1 (125 for usage), one line, nothing written", async () => {
     const ghost = `ghost${randomToken(6)}`;
     expect(await root.hull(['cp', `${ghost}:/x`, root.dir])).toMatchObject({ code: 1, stderr: `hull: no such container: ${ghost}\n` });

@@ -13,7 +13,7 @@
 import { fstatSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { extractLayer, type OwnerOf } from '@hull/07-oci-pull';
 import { close, getegid, geteuid, SyscallError } from '@hull/sys';
@@ -85,14 +85,29 @@ function missing(err: unknown): boolean {
   return err instanceof SyscallError && (err.code === 'ENOENT' || err.code === 'ENOTDIR');
 }
 
+/**
+ * Chapter 07's extractor, in its copy mode, reporting in cp's words: it is
+ * an archive, not a layer, and a refused or failed copy is docker's exit 1.
+ */
+async function extractCopy(tar: Readable, target: string, options: { under?: string[]; owner?: OwnerOf }): Promise<void> {
+  try {
+    await extractLayer(tar, target, { mode: 'copy', ...options });
+  } catch (err) {
+    if (!(err instanceof ContainerError)) throw err;
+    throw new ContainerError(err.message.replace(/^refused layer entry/, 'refused archive entry').replace(/^layer entry/, 'archive entry').replace(/^layer is not/, 'the archive is not'), EXIT_ERROR);
+  }
+}
+
 /** Pack `fd` as `name` into a stream that `consume` reads; either side failing stops both. */
 async function pipeTree(fd: number, name: string, consume: (tar: Readable, packer: TreePacker) => Promise<unknown>): Promise<void> {
   const packer = new TreePacker();
+  // A Node stream in front of tar-stream's (streamx) one: the extractor unpipes and destroys what it reads on failure.
+  const stream = packer.pack.pipe(new PassThrough());
   const produced = (async () => {
     await packer.add(fd, name);
     packer.finalize();
   })();
-  const consumed = consume(packer.pack, packer).catch((err: unknown) => {
+  const consumed = consume(stream, packer).catch((err: unknown) => {
     packer.abort();
     throw err;
   });
@@ -117,7 +132,7 @@ async function fromContainer(ref: string, srcPath: string, destPath: string, arc
     const contentsOnly = isDirectory && (srcPath.endsWith('/.') || inside === '/');
     const srcName = contentsOnly ? '' : posix.basename(inside);
     if (destPath === '-') {
-      await pipeTree(srcFd, srcName, (_tar, packer) => packer.toStream(process.stdout));
+      await pipeTree(srcFd, srcName, (tar, packer) => packer.toStream(process.stdout, tar));
       return;
     }
     let dest: { isDirectory: boolean } | undefined;
@@ -134,7 +149,7 @@ async function fromContainer(ref: string, srcPath: string, destPath: string, arc
     }
     // docker: files copied to the local machine belong to whoever ran cp, unless -a.
     const owner: OwnerOf | undefined = archive ? undefined : () => ({ uid: geteuid(), gid: getegid() });
-    await pipeTree(srcFd, at.name, (tar) => extractLayer(tar, at.dir, { mode: 'copy', ...(owner ? { owner } : {}) }));
+    await pipeTree(srcFd, at.name, (tar) => extractCopy(tar, at.dir, owner ? { owner } : {}));
   } finally {
     close(srcFd);
     fs.close();
@@ -171,7 +186,7 @@ async function intoContainer(srcPath: string, ref: string, destPath: string, arc
         if (!dest?.isDirectory) throw new ContainerError(`cp: destination ${destPath} in container ${ref} must be a directory when copying from stdin`, EXIT_ERROR);
         // A tar of the user's: its owners stand (as on the container's side of the map), like -a.
         const owner: OwnerOf = (uid, gid) => ({ uid: fs.hostUid(uid), gid: fs.hostGid(gid) });
-        await extractLayer(process.stdin, fs.root, { mode: 'copy', under: components(dest.inside), owner });
+        await extractCopy(process.stdin, fs.root, { under: components(dest.inside), owner });
         return;
       }
       const st = fstatSync(srcFd);
@@ -203,7 +218,7 @@ async function intoContainer(srcPath: string, ref: string, destPath: string, arc
       const root = fs.rootOwner();
       // docker: files copied into a container belong to its root, unless -a keeps the source's owners.
       const owner: OwnerOf = archive ? (uid, gid) => ({ uid: fs.hostUid(uid), gid: fs.hostGid(gid) }) : () => root;
-      await pipeTree(srcFd, at.name, (tar) => extractLayer(tar, fs.root, { mode: 'copy', under: components(at.dir), owner }));
+      await pipeTree(srcFd, at.name, (tar) => extractCopy(tar, fs.root, { under: components(at.dir), owner }));
     } finally {
       fs.close();
     }
