@@ -4,8 +4,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, randomToken, requireRoot, run, writeOciArchive } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, requireRoot, run } from '@hull/testkit';
+import { BIN, HullRoot, loadBusybox, ownLeftovers, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime commands'))('hull top / port / rename / diff / export', () => {
   const root = new HullRoot();
@@ -17,23 +17,14 @@ describe.skipIf(!requireRoot('final-runtime commands'))('hull top / port / renam
 
   beforeAll(async () => {
     requireBuild();
-    const built = await busyboxImage(busyboxRootfs(), {
-      config: { Cmd: ['sleep', '600'] },
-      extraLayers: [
-        {
-          entries: [
-            { path: 'data', type: 'directory' },
-            { path: 'data/f', content: 'f' },
-            { path: 'data/g', content: 'g' },
-            { path: 'data/keep', content: keep },
-            { path: 'data/sub', type: 'directory' },
-            { path: 'data/sub/old', content: 'old' },
-          ],
-        },
-      ],
-      split: true,
-    });
-    expect((await root.hull(['load', '-i', await writeOciArchive(join(root.dir, 'image.tar'), image, built)])).code).toBe(0);
+    await loadBusybox(root, image, { Cmd: ['sleep', '600'] }, [
+      { path: 'data', type: 'directory' },
+      { path: 'data/f', content: 'f' },
+      { path: 'data/g', content: 'g' },
+      { path: 'data/keep', content: keep },
+      { path: 'data/sub', type: 'directory' },
+      { path: 'data/sub/old', content: 'old' },
+    ]);
     runningName = `top-${randomToken(6)}`;
     // PID 1 and a child of it: top must show both, and nothing of the host.
     const r = await root.hull(['run', '-d', '--name', runningName, image, 'sh', '-c', 'sleep 601 & exec sleep 600']);

@@ -5,8 +5,8 @@
 import { chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, randomToken, rawTar, requireRoot, tarOf, writeOciArchive } from '@hull/testkit';
-import { HullRoot, ownLeftovers, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, rawTar, requireRoot, tarOf } from '@hull/testkit';
+import { HullRoot, loadBusybox, ownLeftovers, requireBuild } from './hull.js';
 
 /** Run hull with stdin bytes and collect stdout as bytes (a tar is not text). */
 function hullBytes(root: HullRoot, args: string[], input?: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
@@ -76,29 +76,19 @@ describe.skipIf(!requireRoot('final-runtime cp'))('hull cp', () => {
 
   beforeAll(async () => {
     requireBuild();
-    const built = await busyboxImage(busyboxRootfs(), {
-      config: { Cmd: ['sleep', '600'] },
-      extraLayers: [
-        {
-          entries: [
-            { path: 'evil', type: 'symlink', linkname: hostDir },
-            { path: 'evilrel', type: 'symlink', linkname: `../../../../../../../..${hostDir}` },
-            { path: 'data', type: 'directory' },
-            { path: 'data/f', content: dataContent },
-            { path: 'data/sub', type: 'directory' },
-            { path: 'data/sub/g', content: `g-${dataContent}` },
-            { path: 'data/tolink', type: 'symlink', linkname: hostDir },
-            { path: 'data/owned', content: owned, uid: 1000, gid: 1000 },
-            { path: 'w', type: 'directory', mode: 0o777 },
-            ...rel.split('/').map((_, i, parts) => ({ path: parts.slice(0, i + 1).join('/'), type: 'directory' as const })),
-            { path: `${rel}/secret`, content: inside },
-          ],
-        },
-      ],
-      split: true,
-    });
-    const archive = await writeOciArchive(join(root.dir, 'image.tar'), image, built);
-    expect((await root.hull(['load', '-i', archive])).code).toBe(0);
+    await loadBusybox(root, image, { Cmd: ['sleep', '600'] }, [
+      { path: 'evil', type: 'symlink', linkname: hostDir },
+      { path: 'evilrel', type: 'symlink', linkname: `../../../../../../../..${hostDir}` },
+      { path: 'data', type: 'directory' },
+      { path: 'data/f', content: dataContent },
+      { path: 'data/sub', type: 'directory' },
+      { path: 'data/sub/g', content: `g-${dataContent}` },
+      { path: 'data/tolink', type: 'symlink', linkname: hostDir },
+      { path: 'data/owned', content: owned, uid: 1000, gid: 1000 },
+      { path: 'w', type: 'directory', mode: 0o777 },
+      ...rel.split('/').map((_, i, parts) => ({ path: parts.slice(0, i + 1).join('/'), type: 'directory' as const })),
+      { path: `${rel}/secret`, content: inside },
+    ]);
     const a = await root.hull(['run', '-d', '--name', `run-${randomToken(6)}`, image]);
     expect(a.code).toBe(0);
     running = a.stdout.trim();

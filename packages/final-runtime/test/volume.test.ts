@@ -4,8 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, randomToken, requireRoot, writeOciArchive } from '@hull/testkit';
-import { HullRoot, ownLeftovers, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, requireRoot } from '@hull/testkit';
+import { HullRoot, loadBusybox, ownLeftovers, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime volume'))('hull volume / system', () => {
   const root = new HullRoot();
@@ -15,8 +15,7 @@ describe.skipIf(!requireRoot('final-runtime volume'))('hull volume / system', ()
 
   beforeAll(async () => {
     requireBuild();
-    const built = await busyboxImage(busyboxRootfs(), { config: { Cmd: ['sleep', '600'] }, split: true });
-    expect((await root.hull(['load', '-i', await writeOciArchive(join(root.dir, 'image.tar'), image, built)])).code).toBe(0);
+    await loadBusybox(root, image, { Cmd: ['sleep', '600'] });
   });
 
   afterAll(async () => {
@@ -77,7 +76,7 @@ describe.skipIf(!requireRoot('final-runtime volume'))('hull volume / system', ()
     for (const v of [named, used]) expect((await root.hull(['volume', 'create', v])).code).toBe(0);
     const holder = await root.hull(['run', '-d', '-v', `${used}:/u`, image]);
     expect(holder.code).toBe(0);
-    // No answer (stdin closed) is a no.
+    // Anything but y is a no.
     const asked = await root.hull(['volume', 'prune'], { input: 'n\n' });
     expect(asked.stdout).toBe('WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ');
     expect(existsSync(volumeDir(anon))).toBe(true);
