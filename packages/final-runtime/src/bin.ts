@@ -26,6 +26,15 @@ const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> 
   load: ['Load an image from a docker-archive or oci-archive tarball (-i FILE)', async () => (await import('./commands/load.js')).load],
   images: ['List images', async () => (await import('./commands/images.js')).images],
   rmi: ['Remove images', async () => (await import('./commands/images.js')).rmi],
+  // docker parity (issue 19): files and processes, volumes and the system.
+  cp: ['Copy files/folders between a container and the local filesystem', async () => (await import('./commands/cp.js')).cp],
+  top: ['Display the running processes of a container', async () => (await import('./commands/top.js')).top],
+  port: ['List port mappings or a specific mapping for the container', async () => (await import('./commands/port.js')).port],
+  rename: ['Rename a container', async () => (await import('./commands/rename.js')).rename],
+  diff: ["Inspect changes to files or directories on a container's filesystem", async () => (await import('./commands/diff.js')).diff],
+  export: ["Export a container's filesystem as a tar archive", async () => (await import('./commands/export.js')).exportCommand],
+  volume: ['Manage volumes (create, ls, rm, inspect, prune)', async () => (await import('./commands/volume.js')).volume],
+  system: ['Show disk usage (df) and remove unused data (prune)', async () => (await import('./commands/system.js')).system],
   doctor: ['Check what this machine offers hull, with a fix for what is missing', async () => (await import('./commands/doctor.js')).doctor],
   version: ['Show the hull version', async () => version],
 };

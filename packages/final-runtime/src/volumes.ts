@@ -19,6 +19,11 @@ export interface VolumeSpec {
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
+/** docker's rule for a local volume's name (it is a directory name under volumes/, so never `..` nor `/`). */
+export function isVolumeName(name: string): boolean {
+  return VOLUME_NAME.test(name);
+}
+
 export function parseVolume(text: string): VolumeSpec {
   const parts = text.split(':');
   if (parts.length < 2 || parts.length > 3) throw new UsageError(`-v ${text}: expected HOST-PATH:CONTAINER-PATH[:ro] or NAME:CONTAINER-PATH[:ro]`);
@@ -31,8 +36,12 @@ export function parseVolume(text: string): VolumeSpec {
   return { source, named, destination: posix.normalize(destination), readonly: mode === 'ro' };
 }
 
+export function volumesDir(root: string): string {
+  return join(root, 'volumes');
+}
+
 export function namedVolumeDir(root: string, name: string): string {
-  return join(root, 'volumes', name, '_data');
+  return join(volumesDir(root), name, '_data');
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   leftovers,
   busyboxRootfs,
   type ImageConfigSpec,
+  type LayerEntry,
   type LayerSpec,
   pushImage,
   repoRoot,
@@ -18,6 +19,7 @@ import {
   type RunResult,
   randomToken,
   start,
+  writeOciArchive,
 } from '@hull/testkit';
 
 export const BIN = join(repoRoot, 'packages/final-runtime/dist/bin.js');
@@ -105,6 +107,18 @@ export async function pushBusybox(config: ImageConfigSpec, extraLayers: LayerSpe
   const tag = `t${randomToken(6)}`;
   await pushImage(host, name, tag, image);
   return `${host}/${name}:${tag}`;
+}
+
+/**
+ * Build a busybox image with this config (and one extra layer of `entries`),
+ * and `hull load` it into `root` as `ref`: no registry needed.
+ */
+export async function loadBusybox(root: HullRoot, ref: string, config: ImageConfigSpec, entries: LayerEntry[] = []): Promise<void> {
+  const image = await busyboxImage(busyboxRootfs(), { config, extraLayers: entries.length ? [{ entries }] : [], split: true });
+  const archive = await writeOciArchive(join(root.dir, `image-${randomToken(6)}.tar`), ref, image);
+  const r = await root.hull(['load', '-i', archive]);
+  if (r.code !== 0) throw new Error(`hull load ${ref}: ${r.stderr}`);
+  rmSync(archive);
 }
 
 /** Is pid alive (and not a zombie)? */

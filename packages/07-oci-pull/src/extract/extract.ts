@@ -13,15 +13,30 @@ import { layerLimits, type LayerLimits } from './limits.js';
 import { PaxXattrScanner } from './pax.js';
 import { decodedXattrs, type Xattrs } from './xattrs.js';
 
-export type ExtractMode = 'overlay' | 'flatten';
+export type ExtractMode = 'overlay' | 'flatten' | 'copy';
+
+/** Who owns an extracted entry, given the tar's uid and gid (`hull cp`: the container's root, or the source's owner mapped). */
+export type OwnerOf = (uid: number, gid: number) => { uid: number; gid: number };
 
 export interface ExtractOptions {
   /**
    * 'overlay': the layer is stored on its own as an overlayfs lowerdir, so
    * whiteouts become what overlayfs reads (a 0:0 char device, an opaque xattr).
    * 'flatten': the layer is applied on top of what is already in the target.
+   * 'copy': not a layer but a copy (`hull cp`): `.wh.` names are plain
+   * files, and an entry naming the root itself ("./") is skipped, so the
+   * directory copied into keeps its own owner and mode.
    */
   mode: ExtractMode;
+  /**
+   * Put every entry under these components of the target (`hull cp` into
+   * /srv of a container: the target is the container's root, so symlinks on
+   * the way resolve as the container sees them, and under is ["srv"]).
+   * They must exist; they are resolved inside the target like any parent.
+   */
+  under?: string[];
+  /** Override the tar's owners (copy mode). */
+  owner?: OwnerOf;
   /** Entry count and PAX header size bounds (limits.ts); the defaults when absent. */
   limits?: Pick<LayerLimits, 'maxEntries' | 'maxPaxHeader'>;
 }
@@ -41,7 +56,7 @@ export interface ExtractResult {
  * target is then partly written and the caller should discard it.
  */
 export async function extractLayer(tar: Readable, target: string, opts: ExtractOptions): Promise<ExtractResult> {
-  const layer = new LayerExtraction(target, opts.mode);
+  const layer = new LayerExtraction(target, opts.mode, opts.under ?? [], opts.owner);
   const parser = tarExtract();
   const scanner = new PaxXattrScanner(opts.limits ?? layerLimits(0));
   let sourceError: Error | null = null;

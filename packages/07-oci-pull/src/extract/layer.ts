@@ -12,7 +12,7 @@ import { hardlink } from './entries/hardlink.js';
 import { node } from './entries/node.js';
 import { symlink } from './entries/symlink.js';
 import { failedEntry, quoted, refuse } from './entry-errors.js';
-import type { ExtractMode } from './extract.js';
+import type { ExtractMode, OwnerOf } from './extract.js';
 import { controlCharacter, entryComponents, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './paths.js';
 import { lstatAt, removeAt, Target } from './target.js';
 import { opaque, placeWhiteouts, whiteout } from './whiteouts.js';
@@ -44,6 +44,9 @@ export class LayerExtraction {
   constructor(
     targetPath: string,
     readonly mode: ExtractMode,
+    /** Components every entry is placed under (copy mode's destination directory). */
+    readonly under: readonly string[] = [],
+    readonly owner?: OwnerOf,
   ) {
     this.target = new Target(targetPath);
     // A lowerdir's root is what the merged root shows when no layer lists "./":
@@ -57,11 +60,13 @@ export class LayerExtraction {
     this.warnings.push(message);
   }
 
-  async entry(header: TarHeader, body: Readable, xattrs: Xattrs): Promise<void> {
+  async entry(tarHeader: TarHeader, body: Readable, xattrs: Xattrs): Promise<void> {
     this.entries++;
+    let header = tarHeader;
     const name = header.name;
     const split = entryComponents(name);
     if (!split.ok) throw refuse(name, split.reason);
+    if (this.owner) header = { ...header, ...this.owner(header.uid ?? 0, header.gid ?? 0) };
     // A symlink's target is the container's business, but never a C string cut short.
     const linkProblem = controlCharacter(header.linkname ?? '');
     if (linkProblem) throw refuse(name, `link target ${quoted(header.linkname ?? '')}: ${linkProblem.replace('the name', 'it')}`);
@@ -69,10 +74,14 @@ export class LayerExtraction {
       const problem = controlCharacter(xattr);
       if (problem || xattr === '') throw refuse(name, `xattr name ${quoted(xattr)}: ${problem ?? 'empty'}`);
     }
-    const parts = split.parts;
+    if (this.mode === 'copy' && split.parts.length === 0) {
+      body.resume();
+      return;
+    }
+    const parts = [...this.under, ...split.parts];
     const base = parts[parts.length - 1];
 
-    if (base !== undefined && base.startsWith(WHITEOUT_PREFIX)) {
+    if (this.mode !== 'copy' && base !== undefined && base.startsWith(WHITEOUT_PREFIX)) {
       body.resume();
       if (base === OPAQUE_WHITEOUT) return opaque(this, name, parts.slice(0, -1));
       const victim = base.slice(WHITEOUT_PREFIX.length);

@@ -37,7 +37,7 @@ export async function pullCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-function layerBytes(store: Store, record: ImageRecord): number {
+export function layerBytes(store: Store, record: ImageRecord): number {
   // The compressed size as the registry served it is in the manifest; the
   // unpacked size is what the disk holds, which is what users ask about.
   let total = 0;
@@ -45,7 +45,7 @@ function layerBytes(store: Store, record: ImageRecord): number {
   return total;
 }
 
-function duBytes(path: string): number {
+export function duBytes(path: string): number {
   let total = 0;
   // lstat: busybox's hundreds of applet symlinks must not each count the binary.
   const walk = (p: string) => {
@@ -110,7 +110,7 @@ export async function images(args: string[]): Promise<number> {
  * Drop a reference from images.json (chapter 07's file, under its lock),
  * then delete the blobs and layers no remaining image and no container uses.
  */
-function removeReference(store: Store, ref: string): void {
+export function removeReference(store: Store, ref: string): void {
   withLock(join(store.root, 'images.lock'), () => {
     const all = store.images();
     delete all[ref];

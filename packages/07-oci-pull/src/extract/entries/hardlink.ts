@@ -14,7 +14,7 @@ export function hardlink(layer: LayerExtraction, name: string, parentFd: number,
   const linkname = header.linkname ?? '';
   const split = entryComponents(linkname);
   if (!split.ok) throw refuse(name, `hardlink to ${JSON.stringify(linkname)}: ${split.reason}`);
-  const source = split.parts;
+  const source = [...layer.under, ...split.parts];
   const sourceKey = source.join('/');
   if (source.length === 0 || !layer.created.has(sourceKey)) {
     throw refuse(name, `hardlink to ${JSON.stringify(linkname)}, which is not an earlier entry of this layer`);
