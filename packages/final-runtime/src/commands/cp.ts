@@ -17,26 +17,24 @@ import { PassThrough, type Readable } from 'node:stream';
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { extractLayer, type OwnerOf } from '@hull/07-oci-pull';
 import { close, getegid, geteuid, SyscallError } from '@hull/sys';
-import { boolOption, parseOptions } from '../args.js';
+import { boolOption, type OptionSpecs, parseOptions } from '../args.js';
 import { ContainerFs } from '../container-fs.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { observedState } from '../store.js';
 import { openHostPath, TreePacker } from '../tree-tar.js';
-import { help } from './help.js';
+import { type CommandHelp, help } from './help.js';
 
-const HELP = `Usage: hull cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
-       hull cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH
+const OPTIONS: OptionSpecs = {
+  archive: { type: 'boolean', short: 'a', help: 'Archive mode (copy all uid/gid information)' },
+  'follow-link': { type: 'boolean', short: 'L', help: 'Always follow symbol link in SRC_PATH' },
+};
 
-Copy files/folders between a container and the local filesystem.
-
-Use '-' as the source to read a tar archive from stdin and extract it to a
-directory destination in a container. Use '-' as the destination to stream a
-tar archive of a container source to stdout.
-
-Options:
-  -a, --archive       Archive mode (copy all uid/gid information)
-  -L, --follow-link   Always follow symbol link in SRC_PATH
-`;
+const HELP: CommandHelp = {
+  usage: 'hull cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       hull cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
+  options: OPTIONS,
+  about:
+    "Copy files/folders between a container and the local filesystem.\n\nUse '-' as the source to read a tar archive from stdin and extract it to a\ndirectory destination in a container. Use '-' as the destination to stream a\ntar archive of a container source to stdout.",
+};
 
 interface Location {
   container?: string;
@@ -229,7 +227,7 @@ async function intoContainer(srcPath: string, ref: string, destPath: string, arc
 
 export async function cp(args: string[]): Promise<number> {
   if (help(args, HELP)) return 0;
-  const { values, positionals } = parseOptions(args, { archive: { type: 'boolean', short: 'a' }, 'follow-link': { type: 'boolean', short: 'L' } });
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length !== 2) throw new UsageError(`"hull cp" requires exactly 2 arguments`);
   const src = location(positionals[0]!);
   const dest = location(positionals[1]!);

@@ -65,7 +65,7 @@ function changes(upper: string, lowerdirs: string[], rel: string, out: [Kind, st
 }
 
 export async function diff(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull diff CONTAINER\n\nInspect changes to files or directories on a container\'s filesystem (A added, C changed, D deleted).\n')) return 0;
+  if (help(args, { usage: 'hull diff CONTAINER', options: {}, about: "Inspect changes to files or directories on a container's filesystem (A added, C changed, D deleted)." })) return 0;
   const { positionals } = parseOptions(args, {});
   if (positionals.length !== 1) throw new UsageError(`"hull diff" requires exactly 1 argument: CONTAINER`);
   const config = findContainer(positionals[0]!);

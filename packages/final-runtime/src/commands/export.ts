@@ -7,16 +7,18 @@ import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { close } from '@hull/sys';
-import { parseOptions, stringOption } from '../args.js';
+import { type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { ContainerFs } from '../container-fs.js';
 import { EXIT_ERROR, findContainer } from '../names.js';
 import { observedState } from '../store.js';
 import { TreePacker } from '../tree-tar.js';
 import { help } from './help.js';
 
+const OPTIONS: OptionSpecs = { output: { type: 'string', short: 'o', value: 'FILE', help: 'Write to a file, instead of STDOUT' } };
+
 export async function exportCommand(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull export [OPTIONS] CONTAINER\n\nExport a container\'s filesystem as a tar archive.\n\nOptions:\n  -o, --output FILE   Write to a file, instead of STDOUT\n')) return 0;
-  const { values, positionals } = parseOptions(args, { output: { type: 'string', short: 'o' } });
+  if (help(args, { usage: 'hull export [OPTIONS] CONTAINER', options: OPTIONS, about: "Export a container's filesystem as a tar archive." })) return 0;
+  const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length !== 1) throw new UsageError(`"hull export" requires exactly 1 argument: CONTAINER`);
   const output = stringOption(values, 'output');
   if (output === undefined && process.stdout.isTTY) throw new ContainerError('cowardly refusing to save to a terminal. Use the -o flag or redirect', EXIT_ERROR);

@@ -5,7 +5,7 @@ import { EXIT_ERROR, findContainer } from '../names.js';
 import { help } from './help.js';
 
 export async function port(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull port CONTAINER [PRIVATE_PORT[/PROTO]]\n\nList port mappings or a specific mapping for the container.\n')) return 0;
+  if (help(args, { usage: 'hull port CONTAINER [PRIVATE_PORT[/PROTO]]', options: {}, about: 'List port mappings or a specific mapping for the container.' })) return 0;
   const { positionals } = parseOptions(args, {});
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`"hull port" requires 1 or 2 arguments: CONTAINER [PRIVATE_PORT[/PROTO]]`);
   const [ref, wanted] = positionals as [string, string | undefined];

@@ -8,7 +8,7 @@ import { containerIds, readConfig, withStoreLock, writeConfig } from '../store.j
 import { help } from './help.js';
 
 export async function rename(args: string[]): Promise<number> {
-  if (help(args, 'Usage: hull rename CONTAINER NEW_NAME\n\nRename a container.\n')) return 0;
+  if (help(args, { usage: 'hull rename CONTAINER NEW_NAME', options: {}, about: 'Rename a container.' })) return 0;
   const { positionals } = parseOptions(args, {});
   if (positionals.length !== 2) throw new UsageError(`"hull rename" requires exactly 2 arguments: CONTAINER NEW_NAME`);
   const [ref, name] = positionals as [string, string];

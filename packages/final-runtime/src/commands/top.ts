@@ -23,7 +23,7 @@ function containerPids(cgroupDirs: string[]): Set<number> {
 
 export async function top(args: string[]): Promise<number> {
   // Everything after the container is ps's (`hull top c -o pid,comm`), so only a first --help is ours.
-  if (args[0] === '--help' && help(args, 'Usage: hull top CONTAINER [ps OPTIONS]\n\nDisplay the running processes of a container (ps -ef by default).\n')) return 0;
+  if (args[0] === '--help' && help(args, { usage: 'hull top CONTAINER [ps OPTIONS]', options: {}, about: 'Display the running processes of a container (ps -ef by default).' })) return 0;
   const [ref, ...psArgs] = args;
   if (!ref) throw new UsageError(`"hull top" requires at least 1 argument: CONTAINER`);
   const config = findContainer(ref);
