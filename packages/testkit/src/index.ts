@@ -16,3 +16,4 @@ export * from './podman.js';
 export * from './containerd.js';
 export * from './tmux.js';
 export * from './errors.js';
+export * from './docker-cli.js';
