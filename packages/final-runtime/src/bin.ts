@@ -26,6 +26,7 @@ const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> 
   load: ['Load an image from a docker-archive or oci-archive tarball (-i FILE)', async () => (await import('./commands/load.js')).load],
   images: ['List images', async () => (await import('./commands/images.js')).images],
   rmi: ['Remove images', async () => (await import('./commands/images.js')).rmi],
+  daemon: ['Serve the Docker Engine API on a unix socket (-H unix:///PATH)', async () => (await import('./commands/daemon.js')).daemon],
   doctor: ['Check what this machine offers hull, with a fix for what is missing', async () => (await import('./commands/doctor.js')).doctor],
   version: ['Show the hull version', async () => version],
 };

@@ -110,7 +110,7 @@ export async function images(args: string[]): Promise<number> {
  * Drop a reference from images.json (chapter 07's file, under its lock),
  * then delete the blobs and layers no remaining image and no container uses.
  */
-function removeReference(store: Store, ref: string): void {
+export function removeReference(store: Store, ref: string): void {
   withLock(join(store.root, 'images.lock'), () => {
     const all = store.images();
     delete all[ref];
