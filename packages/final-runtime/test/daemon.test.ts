@@ -59,10 +59,13 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
   }, 120_000);
 
   afterAll(async () => {
-    const pid = daemon?.pid;
-    if (pid) {
-      process.kill(pid, 'SIGTERM');
-      await waitFor(() => !alive(pid), 30_000, 'the daemon to exit');
+    const child = daemon;
+    if (child?.pid && child.exitCode === null) {
+      // By pid, the one we started; reaped here (its 'exit'), so it is not left a zombie child of ours.
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(child.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+      expect(alive(child.pid)).toBe(false);
     }
     expect(existsSync(socket)).toBe(false);
     rmSync(sockDir, { recursive: true, force: true });
@@ -99,5 +102,219 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     expect(r.stdout).toBe(`${marker}\n`);
     expect(r.code).toBe(0);
     expect(root.containers()).toEqual([]);
+  });
+  it('a non-zero exit code propagates; stdout and stderr stay apart (8-byte frames); a missing command is 127', async () => {
+    const code = 3 + Math.floor(Math.random() * 100);
+    const out = randomToken(8);
+    const err = randomToken(8);
+    const r = await dockerRun(['run', '--rm', image, 'sh', '-c', `echo ${out}; echo ${err} >&2; exit ${code}`]);
+    expect(r.stdout).toBe(`${out}\n`);
+    expect(r.stderr).toBe(`${err}\n`);
+    expect(r.code).toBe(code);
+    const missing = await dockerRun(['run', '--rm', image, `nosuch-${randomToken(5)}`]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/^docker: Error response from daemon: .*not found/m);
+    expect(root.containers()).toEqual([]);
+  });
+
+  it('echo hi | docker run -i IMAGE cat: stdin reaches it, and its EOF ends it (half-close)', async () => {
+    const marker = randomToken(12);
+    const r = await dockerRun(['run', '--rm', '-i', image, 'sh', '-c', 'cat; echo done'], { input: `${marker}\n` });
+    expect(r.stdout).toBe(`${marker}\ndone\n`);
+    expect(r.code).toBe(0);
+  });
+
+  it('run -d, ps (and hull ps: one store), logs, exec (its exit code too), stop, rm', async () => {
+    const name = `d-${randomToken(6)}`;
+    const marker = randomToken(10);
+    const d = await dockerRun(['run', '-d', '--name', name, image, 'sh', '-c', `echo ${marker}; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done`]);
+    expect(d.stderr).toBe('');
+    const id = d.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const ps = await dockerRun(['ps', '--format', '{{.ID}} {{.Names}} {{.Status}}']);
+    expect(ps.stdout).toMatch(new RegExp(`^${id.slice(0, 12)} ${name} Up`, 'm'));
+    const hullPs = JSON.parse((await root.hull(['ps', '--json'])).stdout) as { Id: string; State: string }[];
+    expect(hullPs.find((c) => c.Id === id)?.State).toBe('running');
+    await waitFor(async () => (await dockerRun(['logs', name])).stdout.includes(marker), 10_000, 'the log line');
+    const exec = await dockerRun(['exec', name, 'cat', '/etc/hostname']);
+    expect(exec.stdout).toBe(`${id.slice(0, 12)}\n`);
+    const code = 2 + Math.floor(Math.random() * 50);
+    expect((await dockerRun(['exec', name, 'sh', '-c', `exit ${code}`])).code).toBe(code);
+    const stop = await dockerRun(['stop', name]);
+    expect(stop.stdout).toBe(`${name}\n`);
+    expect((await dockerRun(['logs', name])).stdout).toBe(`${marker}\nbye\n`);
+    const exited = await dockerRun(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.Status}}']);
+    expect(exited.stdout).toMatch(/Exited \(0\)/);
+    expect((await dockerRun(['rm', name])).stdout).toBe(`${name}\n`);
+    expect(root.containers()).not.toContain(id);
+    const gone = await dockerRun(['rm', name]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain(`No such container: ${name}`);
+  });
+
+  it('-e, -v (both sides see the file), --memory (the host cgroup has the limit)', async () => {
+    const value = randomToken(12);
+    const dir = mkdtempSync(join(tmpdir(), 'hull-daemon-vol-'));
+    const inHost = randomToken(10);
+    writeFileSync(join(dir, 'in'), inHost);
+    try {
+      const r = await dockerRun(['run', '--rm', '-e', `MARK=${value}`, '-v', `${dir}:/data`, image, 'sh', '-c', 'echo $MARK; cat /data/in; echo from-ctr > /data/out']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`${value}\n${inHost}`);
+      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('from-ctr\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const name = `m-${randomToken(6)}`;
+    const id = (await dockerRun(['run', '-d', '--name', name, '--memory', '48m', image, 'sleep', '300'])).stdout.trim();
+    const state = JSON.parse(readFileSync(join(root.dir, 'containers', id, 'state.json'), 'utf8')) as { cgroupDirs: string[] };
+    const limitFile = state.cgroupDirs.map((d) => join(d, 'memory.max')).find(existsSync) ?? state.cgroupDirs.map((d) => join(d, 'memory.limit_in_bytes')).find(existsSync);
+    expect(readFileSync(limitFile!, 'utf8').trim()).toBe(String(48 * 1024 * 1024));
+    const inspect = await dockerRun(['inspect', '--format', '{{.HostConfig.Memory}} {{.State.Running}}', name]);
+    expect(inspect.stdout.trim()).toBe(`${48 * 1024 * 1024} true`);
+    expect((await dockerRun(['rm', '-f', name])).code).toBe(0);
+    expect(state.cgroupDirs.some((d) => existsSync(d))).toBe(false);
+  });
+
+  it('-p 127.0.0.1:PORT:8080: a TCP connection to the host port reaches the container', async () => {
+    const port = await freePort();
+    const name = `p-${randomToken(6)}`;
+    const page = randomToken(16);
+    const d = await dockerRun(['run', '-d', '--name', name, '-p', `127.0.0.1:${port}:8080`, image, 'sh', '-c', `mkdir /www; echo ${page} > /www/index.html; exec httpd -f -p 8080 -h /www`]);
+    expect(d.stderr).toBe('');
+    let body = '';
+    await waitFor(async () => {
+      try {
+        body = await (await fetch(`http://127.0.0.1:${port}/index.html`)).text();
+        return true;
+      } catch {
+        return false;
+      }
+    }, 20_000, 'httpd behind the published port');
+    expect(body).toBe(`${page}\n`);
+    const ports = await dockerRun(['ps', '--filter', `name=${name}`, '--format', '{{.Ports}}']);
+    expect(ports.stdout).toContain(`127.0.0.1:${port}->8080/tcp`);
+    expect((await dockerRun(['rm', '-f', name])).code).toBe(0);
+  });
+
+  it('docker run -it under tmux: a prompt, the window size, exit code', async () => {
+    const exitFile = join(sockDir, `exit-${randomToken(5)}`);
+    const tmux = startTmux(`${dockerLine(['run', '-it', '--rm', image, 'sh'])}; echo exit=$? > ${exitFile}; sleep 60`);
+    try {
+      await waitFor(() => tmux.screen().includes('/ #'), 30_000, 'the shell prompt');
+      tmux.send('echo $((6*7)); stty size', 'Enter');
+      await waitFor(() => tmux.screen().includes('42'), 10_000, 'the answer');
+      await waitFor(() => /^30 100$/m.test(tmux.screen()), 10_000, 'stty size 30 100');
+      const code = 1 + Math.floor(Math.random() * 100);
+      tmux.send(`exit ${code}`, 'Enter');
+      await waitFor(() => existsSync(exitFile), 15_000, 'docker to exit');
+      expect(readFileSync(exitFile, 'utf8')).toBe(`exit=${code}\n`);
+    } finally {
+      tmux.kill();
+    }
+    await waitFor(() => root.containers().length === 0, 10_000, '--rm');
+  });
+
+  it('rmi removes the image; a container using it makes rmi a conflict (409)', async () => {
+    const other = await pushBusybox({ Cmd: ['sh'] });
+    expect((await dockerRun(['pull', other])).code).toBe(0);
+    const name = `r-${randomToken(6)}`;
+    expect((await dockerRun(['create', '--name', name, other, 'true'])).code).toBe(0);
+    const refused = await dockerRun(['rmi', other]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/Error response from daemon: conflict: .*container .* is using/);
+    expect((await dockerRun(['rm', name])).code).toBe(0);
+    const rmi = await dockerRun(['rmi', other]);
+    expect(rmi.stdout).toContain(`Untagged: ${other}`);
+    expect((await dockerRun(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.split('\n')).not.toContain(other);
+    const again = await dockerRun(['image', 'inspect', other]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('No such image');
+  });
+
+  it('bad input through the API: a clear message, docker status codes, nothing left behind', async () => {
+    const containersBefore = root.containers();
+    const malformed = await api(socket, 'POST', '/v1.41/containers/create', '{"Image": ');
+    expect(malformed.status).toBe(400);
+    expect(JSON.parse(malformed.body).message).toMatch(/invalid JSON/);
+    const notObject = await api(socket, 'POST', '/v1.41/containers/create', '[1,2]');
+    expect(notObject.status).toBe(400);
+    const wrongType = await api(socket, 'POST', '/v1.41/containers/create', JSON.stringify({ Image: image, Cmd: 42 }));
+    expect(wrongType.status).toBe(400);
+    expect(JSON.parse(wrongType.body).message).toBe('Config.Cmd: not a list of strings');
+    const noImage = await api(socket, 'POST', '/v1.41/containers/create', JSON.stringify({ Image: `127.0.0.1:1/nosuch-${randomToken(5)}:x` }));
+    expect(noImage.status).toBe(404);
+    expect(JSON.parse(noImage.body).message).toMatch(/^No such image: /);
+    const badBind = await api(socket, 'POST', '/v1.41/containers/create', JSON.stringify({ Image: image, HostConfig: { Binds: ['/tmp:relative'] } }));
+    expect(badBind.status).toBe(400);
+    const badName = await api(socket, 'POST', '/v1.41/containers/create?name=..%2Fx', JSON.stringify({ Image: image }));
+    expect(badName.status).toBe(400);
+    expect(JSON.parse(badName.body).message).toMatch(/invalid container name/);
+    const unknown = await api(socket, 'GET', '/v1.41/no/such/endpoint');
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body).message).toBe('page not found: GET /no/such/endpoint');
+    const pause = await api(socket, 'POST', `/v1.41/containers/${'a'.repeat(12)}/pause`);
+    expect(pause.status).toBe(501);
+    expect(JSON.parse(pause.body).message).toMatch(/POST \/containers\/a{12}\/pause: not implemented/);
+    // The daemon is still there and serving.
+    expect((await api(socket, 'GET', '/_ping')).body).toBe('OK');
+    expect(root.containers()).toEqual(containersBefore);
+    // Through the CLI: a name in use is 409, the CLI says so, `docker run` exits 125.
+    const name = `n-${randomToken(6)}`;
+    expect((await dockerRun(['create', '--name', name, image, 'true'])).code).toBe(0);
+    const taken = await dockerRun(['run', '--rm', '--name', name, image, 'true']);
+    expect(taken.code).toBe(125);
+    expect(taken.stderr).toMatch(/Error response from daemon: the container name "[^"]+" is already in use/);
+    expect((await dockerRun(['rm', name])).code).toBe(0);
+  });
+
+  it('attack: an id like ../../x names nothing, and nothing outside the store is touched', async () => {
+    const marker = join(root.dir, `marker-${randomToken(6)}`);
+    writeFileSync(marker, 'keep');
+    for (const ref of ['..%2F..%2Fx', '..%2F' + root.dir.split('/').pop(), '%2E%2E', 'x%00y']) {
+      for (const [method, path] of [['GET', `/v1.41/containers/${ref}/json`], ['DELETE', `/v1.41/containers/${ref}?force=1`], ['POST', `/v1.41/containers/${ref}/start`], ['POST', `/v1.41/containers/${ref}/kill`]] as const) {
+        const r = await api(socket, method, path);
+        expect([400, 404]).toContain(r.status);
+        // (%2E%2E is a dot segment to the URL parser: resolved away, so it names no container route at all.)
+        expect(JSON.parse(r.body).message).toMatch(ref === '%2E%2E' ? /^page not found: / : /invalid container name or id|No such container/);
+      }
+    }
+    const cli = await dockerRun(['rm', '../../x']);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('No such container: ../../x');
+    expect(readFileSync(marker, 'utf8')).toBe('keep');
+    rmSync(marker);
+  });
+
+  it('the socket is 0660 root:root, and a peer that is not root is refused (SO_PEERCRED) even on a socket made 0666', async () => {
+    const st = statSync(socket);
+    expect(st.mode & 0o777).toBe(0o660);
+    expect([st.uid, st.gid]).toEqual([0, 0]);
+    const user = `hulld${randomToken(5)}`;
+    withPasswdLockRetry('useradd', ['--no-create-home', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', '--shell', '/bin/sh', user]);
+    const home = mkdtempSync(join(tmpdir(), 'hull-daemon-user-'));
+    try {
+      const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
+      const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }));
+      chmodSync(home, 0o777);
+      chmodSync(sockDir, 0o711);
+      const asUser = () => run('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', docker, '-H', `unix://${socket}`, 'ps'], { cwd: '/', env: { HOME: home, DOCKER_CONFIG: home } });
+      const blocked = await asUser();
+      expect(blocked.code).not.toBe(0);
+      expect(blocked.stderr).toMatch(/permission denied/);
+      // The second wall: with the mode loosened, the peer check still refuses, with a message.
+      chmodSync(socket, 0o666);
+      const refused = await asUser();
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`hull daemon: permission denied: pid \\d+ runs as uid ${uid}`));
+      expect(daemonLog).toMatch(/refused a connection/);
+    } finally {
+      chmodSync(socket, 0o660);
+      chmodSync(sockDir, 0o700);
+      rmSync(home, { recursive: true, force: true });
+      withPasswdLockRetry('userdel', [user]);
+    }
+    // Root is still served.
+    expect((await dockerRun(['ps', '-q'])).code).toBe(0);
   });
 });

@@ -174,16 +174,6 @@ export function createFromRequest(body: Body, name: string | null, root: string)
       throw badParameter(err instanceof Error ? err.message : String(err));
     }
   }
-  const store = new Store(root);
-  let image;
-  try {
-    image = findImage(store, imageRef);
-  } catch (err) {
-    throw badParameter(`invalid reference format: ${imageRef}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  // The CLI answers this 404 by pulling (POST /images/create) and creating again.
-  if (!image) throw notFound(`No such image: ${imageRef}`);
-  const imageConfig = image.config.config ?? {};
 
   const tty = bool(c, 'Tty', 'Config');
   // The client resolves a bare KEY from its own environment; one that reaches us must not take the daemon's.
@@ -211,6 +201,16 @@ export function createFromRequest(body: Body, name: string | null, root: string)
   } catch (err) {
     throw badParameter(err instanceof Error ? err.message : String(err));
   }
+  const store = new Store(root);
+  let image;
+  try {
+    image = findImage(store, imageRef);
+  } catch (err) {
+    throw badParameter(`invalid reference format: ${imageRef}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // The CLI answers this 404 by pulling (POST /images/create) and creating again.
+  if (!image) throw notFound(`No such image: ${imageRef}`);
+  const imageConfig = image.config.config ?? {};
   const id = newContainerId();
   const flags = { command: [], env, envFiles: [], tty, ...(workdir ? { workdir } : {}), ...(user ? { user } : {}), ...(hostname ? { hostname } : {}) };
   let config: ContainerConfig;
