@@ -32,6 +32,42 @@ function api(socket: string, method: string, path: string, body?: string | Buffe
   });
 }
 
+/** Raw attach: the upgrade request by hand, then every byte of the hijacked stream until the daemon closes it. */
+function rawAttach(socket: string, id: string): Promise<{ head: string; stream: Promise<Buffer> }> {
+  return new Promise((resolve, reject) => {
+    const conn = connect(socket);
+    let buf = Buffer.alloc(0);
+    let head: string | undefined;
+    let done: (b: Buffer) => void = () => undefined;
+    const stream = new Promise<Buffer>((r) => (done = r));
+    conn.on('connect', () => conn.write(`POST /v1.41/containers/${id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: hull\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`));
+    conn.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (head === undefined) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        head = buf.subarray(0, end).toString();
+        buf = buf.subarray(end + 4);
+        resolve({ head, stream });
+      }
+    });
+    conn.on('error', reject);
+    conn.on('close', () => done(buf));
+    conn.setTimeout(30_000, () => conn.destroy(new Error('attach: no end')));
+  });
+}
+
+/** `xxd`-style lines, for the log (docs/daemon.md shows one). */
+function hexdump(b: Buffer): string {
+  const lines: string[] = [];
+  for (let off = 0; off < b.length; off += 16) {
+    const row = b.subarray(off, off + 16);
+    const hex = [...row].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+    lines.push(`${off.toString(16).padStart(8, '0')}: ${hex.padEnd(47)}  ${[...row].map((x) => (x >= 32 && x < 127 ? String.fromCharCode(x) : '.')).join('')}`);
+  }
+  return lines.join('\n');
+}
+
 describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final-runtime daemon'))('hull daemon, driven by the docker CLI', () => {
   const root = new HullRoot();
   const before = hostSnapshot();
@@ -56,6 +92,8 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     daemon.stderr?.on('data', (d: Buffer) => (daemonLog += d.toString()));
     await waitFor(() => existsSync(socket), 30_000, `the daemon's socket (log: ${daemonLog})`);
     image = await pushBusybox({ Cmd: ['sh'] });
+    // Each test may run alone (-t): the shared image is in the store already; the pull test pulls its own.
+    expect((await root.hull(['pull', image])).code).toBe(0);
   }, 120_000);
 
   afterAll(async () => {
@@ -86,13 +124,23 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     expect(v.stdout).toMatch(/^1\.41 hull-/);
   });
 
-  it('docker pull from the test registry, then images lists it', async () => {
-    const pull = await dockerRun(['pull', image]);
+  it('docker pull from the test registry (the JSON progress stream), then images and image inspect show it', async () => {
+    // A layer of its own, so this pull really downloads something.
+    const fresh = await pushBusybox({ Cmd: ['sh'], Env: [`PULLED=${randomToken(6)}`] }, [{ entries: [{ path: 'fresh', content: randomToken(32) }] }]);
+    const pull = await dockerRun(['pull', fresh]);
     expect(pull.stderr).toBe('');
     expect(pull.code).toBe(0);
-    expect(pull.stdout).toContain(`Downloaded newer image for ${image}`);
+    expect(pull.stdout).toMatch(/^[0-9a-f]{12}: Pull complete$/m);
+    expect(pull.stdout).toContain(`Downloaded newer image for ${fresh}`);
+    const again = await dockerRun(['pull', fresh]);
+    expect(again.stdout).toContain(`Image is up to date for ${fresh}`);
     const images = await dockerRun(['images', '--format', '{{.Repository}}:{{.Tag}}']);
-    expect(images.stdout.split('\n')).toContain(image);
+    expect(images.stdout.split('\n')).toContain(fresh);
+    const inspect = await dockerRun(['image', 'inspect', '--format', '{{json .Config.Env}}', fresh]);
+    expect(inspect.stdout).toContain('PULLED=');
+    const down = await dockerRun(['pull', `127.0.0.1:${await freePort()}/nosuch/busybox:x`]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/127\.0\.0\.1:\d+/);
   });
 
   it('docker run --rm IMAGE echo $RANDOM: the output, exit 0, nothing left', async () => {
@@ -230,6 +278,97 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     const again = await dockerRun(['image', 'inspect', other]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('No such image');
+  });
+
+  it('attach without a TTY: 101 UPGRADED, then 8-byte frames [stream,0,0,0,size BE] per chunk; with a TTY: raw bytes', async () => {
+    const out = randomToken(7);
+    const err = randomToken(5);
+    const create = await api(socket, 'POST', '/v1.41/containers/create', JSON.stringify({ Image: image, Cmd: ['sh', '-c', `printf ${out}; sleep 0.3; printf ${err} >&2`], HostConfig: { AutoRemove: true } }));
+    expect(create.status).toBe(201);
+    const { Id: id } = JSON.parse(create.body) as { Id: string };
+    const attached = await rawAttach(socket, id);
+    expect(attached.head).toMatch(/^HTTP\/1\.1 101 UPGRADED\r\n/);
+    expect(attached.head).toContain('Content-Type: application/vnd.docker.multiplexed-stream');
+    expect((await api(socket, 'POST', `/v1.41/containers/${id}/start`)).status).toBe(204);
+    const bytes = await attached.stream;
+    process.stdout.write(`attach, no TTY:\n${hexdump(bytes)}\n`);
+    const expected = Buffer.concat([Buffer.from([1, 0, 0, 0, 0, 0, 0, out.length]), Buffer.from(out), Buffer.from([2, 0, 0, 0, 0, 0, 0, err.length]), Buffer.from(err)]);
+    expect(bytes.equals(expected)).toBe(true);
+
+    const tty = await api(socket, 'POST', '/v1.41/containers/create', JSON.stringify({ Image: image, Tty: true, Cmd: ['printf', out], HostConfig: { AutoRemove: true } }));
+    const ttyId = (JSON.parse(tty.body) as { Id: string }).Id;
+    const raw = await rawAttach(socket, ttyId);
+    expect(raw.head).toContain('Content-Type: application/vnd.docker.raw-stream');
+    expect((await api(socket, 'POST', `/v1.41/containers/${ttyId}/start`)).status).toBe(204);
+    expect((await raw.stream).toString()).toBe(out);
+    await waitFor(() => !root.containers().includes(id) && !root.containers().includes(ttyId), 10_000, 'AutoRemove');
+  });
+
+  it('logs -f follows until the exit; wait prints the code; kill -s; start of a created container', async () => {
+    const name = `f-${randomToken(6)}`;
+    const code = 10 + Math.floor(Math.random() * 100);
+    const a = randomToken(6);
+    const b = randomToken(6);
+    expect((await dockerRun(['run', '-d', '--name', name, image, 'sh', '-c', `echo ${a}; sleep 1; echo ${b}; exit ${code}`])).code).toBe(0);
+    const follow = await dockerRun(['logs', '-f', name]);
+    expect(follow.stdout).toBe(`${a}\n${b}\n`);
+    const wait = await dockerRun(['wait', name]);
+    expect(wait.stdout).toBe(`${code}\n`);
+    expect((await dockerRun(['rm', name])).code).toBe(0);
+
+    const k = `k-${randomToken(6)}`;
+    expect((await dockerRun(['create', '--name', k, image, 'sh', '-c', "trap 'echo got-usr1; exit 5' USR1; while :; do sleep 0.1; done"])).code).toBe(0);
+    expect((await dockerRun(['start', k])).stdout).toBe(`${k}\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await dockerRun(['kill', '-s', 'USR1', k])).code).toBe(0);
+    expect((await dockerRun(['wait', k])).stdout).toBe('5\n');
+    expect((await dockerRun(['logs', k])).stdout).toBe('got-usr1\n');
+    const notRunning = await dockerRun(['kill', k]);
+    expect(notRunning.code).toBe(1);
+    expect(notRunning.stderr).toMatch(/is not running/);
+    expect((await dockerRun(['rm', k])).code).toBe(0);
+  });
+
+  it('docker exec -it under tmux: a shell in the running container, its own pty', async () => {
+    const name = `x-${randomToken(6)}`;
+    expect((await dockerRun(['run', '-d', '--name', name, image, 'sleep', '300'])).code).toBe(0);
+    const exitFile = join(sockDir, `exit-${randomToken(5)}`);
+    const tmux = startTmux(`${dockerLine(['exec', '-it', name, 'sh'])}; echo exit=$? > ${exitFile}; sleep 60`);
+    try {
+      await waitFor(() => tmux.screen().includes('/ #'), 30_000, 'the exec shell prompt');
+      tmux.send('test -t 0 && echo stdin-is-a-tty; stty size; echo $((7*6))', 'Enter');
+      await waitFor(() => /^stdin-is-a-tty$/m.test(tmux.screen()) && /^30 100$/m.test(tmux.screen()) && tmux.screen().includes('42'), 10_000, 'a pty of the window size, and the answer').catch((err: Error) => {
+        throw new Error(`${err.message}; the screen:\n${tmux.screen()}`);
+      });
+      tmux.send('exit 4', 'Enter');
+      await waitFor(() => existsSync(exitFile), 15_000, 'docker exec to exit');
+      expect(readFileSync(exitFile, 'utf8')).toBe('exit=4\n');
+    } finally {
+      tmux.kill();
+    }
+    expect((await dockerRun(['rm', '-f', name])).code).toBe(0);
+  });
+
+  it('one monitor: with the daemon up, `hull run -d` on its root is started by the daemon (no supervisor); docker and hull see one store', async () => {
+    const name = `h-${randomToken(6)}`;
+    const marker = randomToken(10);
+    const r = await root.hull(['run', '-d', '--name', name, image, 'sh', '-c', `echo ${marker}; exec sleep 300`]);
+    expect(r.stderr).toBe('');
+    const id = r.stdout.trim();
+    expect(root.supervisorPid()).toBeUndefined();
+    const state = JSON.parse(readFileSync(join(root.dir, 'containers', id, 'state.json'), 'utf8')) as { monitorPid: number };
+    expect(state.monitorPid).toBe(daemon!.pid);
+    expect((await dockerRun(['ps', '--format', '{{.Names}}'])).stdout.split('\n')).toContain(name);
+    await waitFor(async () => (await dockerRun(['logs', name])).stdout === `${marker}\n`, 10_000, 'docker logs of a hull run -d container');
+    expect((await root.hull(['logs', name])).stdout).toBe(`${marker}\n`);
+    // A start error keeps hull's exit code through the daemon.
+    const missing = await root.hull(['run', '-d', image, `nosuch-${randomToken(5)}`]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/^hull: the daemon \(.*\): .*not found/);
+    expect((await dockerRun(['stop', '-t', '1', name])).code).toBe(0);
+    expect((await root.hull(['ps', '-a', '--json'])).stdout).toContain('"exited"');
+    expect((await root.hull(['rm', name])).code).toBe(0);
+    await root.hull(['prune']);
   });
 
   it('bad input through the API: a clear message, docker status codes, nothing left behind', async () => {

@@ -9,6 +9,8 @@ import { connect } from 'node:net';
 import { ContainerError, UsageError } from '@hull/01-uts';
 import { boolOption, parseOptions, stringOption } from '../args.js';
 import { EngineApi, engineServer } from '../daemon/server.js';
+import { writeFileAtomic } from '@hull/06-network';
+import { daemonFile, type DaemonRecord } from '../supervisor-protocol.js';
 import { listenPrivately } from '../supervisor-socket.js';
 import { hullRoot, isRunning, observedState } from '../store.js';
 import { signalContainer, waitSettled } from './signal-container.js';
@@ -65,6 +67,8 @@ export async function daemon(args: string[]): Promise<number> {
   await listenPrivately(server, path, 0o660);
   // root:root even when our gid is another: the group may talk to us only if an admin chgrp's it, on purpose.
   if (process.geteuid?.() === 0) chownSync(path, 0, 0);
+  // `hull run -d` on this root finds us here and lets us start its containers (supervisor-client.ts).
+  writeFileAtomic(daemonFile(root), JSON.stringify({ pid: process.pid, socket: path } satisfies DaemonRecord));
   process.stderr.write(`hull daemon: API ${'1.41'} listening on unix://${path} (HULL_ROOT ${root})\n`);
 
   await new Promise<void>((resolve) => {
@@ -73,10 +77,12 @@ export async function daemon(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       server.close();
-      try {
-        unlinkSync(path);
-      } catch {
-        // already gone
+      for (const file of [path, daemonFile(root)]) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // already gone
+        }
       }
       // Without live-restore its containers cannot outlive their monitor: stop them and let each record its exit.
       await Promise.all(

@@ -87,6 +87,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
     res.end();
     return;
   }
+  // hull's own exit code, for `hull run -d` (supervisor-client.ts); docker's clients ignore it.
+  if (err instanceof ContainerError) res.setHeader('X-Hull-Exit-Code', String(err.exitCode));
   sendJson(res, status, { message });
 }
 

@@ -65,7 +65,8 @@ export class Containers {
   /** Wait: headers at once (the CLI waits for them before it starts the container), the status when it comes. */
   async wait(ref: string, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const config = this.find(ref);
-    const condition = query.get('condition') ?? 'not-running';
+    // The CLI's `docker wait` sends condition= (empty): docker's default, not-running.
+    const condition = query.get('condition') || 'not-running';
     if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw badParameter(`invalid condition: ${condition}`);
     const session = this.sessions.get(config.id);
     res.writeHead(200, { 'Content-Type': 'application/json' });
