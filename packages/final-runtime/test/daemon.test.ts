@@ -3,14 +3,14 @@
 // a temp HULL_ROOT and a private socket; every docker command is
 // `docker -H unix://SOCKET ...`, exactly as a user would type it.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, dockerCli, freePort, hostSnapshot, randomToken, requireDockerCli, requireRoot, run, type RunOptions, shellQuote, startTmux, waitFor, withPasswdLockRetry } from '@hull/testkit';
-import { alive, BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { busyboxImage, busyboxRootfs, descendants, dockerCli, freePort, hostSnapshot, randomToken, requireDockerCli, requireRoot, run, type RunOptions, shellQuote, startTmux, waitFor, withPasswdLockRetry, writeOciArchive } from '@hull/testkit';
+import { alive, HullRoot, ownLeftovers, pushBusybox, registryHost, requireBuild } from './hull.js';
 
 interface ApiAnswer {
   status: number;
@@ -74,6 +74,7 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
   const sockDir = mkdtempSync(join(tmpdir(), 'hull-daemon-sock-'));
   const socket = join(sockDir, 'hull.sock');
   const dockerConfig = mkdtempSync(join(tmpdir(), 'hull-docker-config-'));
+  const daemonHome = mkdtempSync(join(tmpdir(), 'hull-daemon-home-'));
   let docker = '';
   let daemon: ChildProcess | undefined;
   let daemonLog = '';
@@ -87,7 +88,8 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
   beforeAll(async () => {
     requireBuild();
     docker = dockerCli();
-    daemon = root.start(['daemon', '-H', `unix://${socket}`]);
+    // A HOME of its own: the test proves the daemon never writes credentials there.
+    daemon = root.start(['daemon', '-H', `unix://${socket}`], { env: { HOME: daemonHome } });
     daemon.stdout?.on('data', (d: Buffer) => (daemonLog += d.toString()));
     daemon.stderr?.on('data', (d: Buffer) => (daemonLog += d.toString()));
     await waitFor(() => existsSync(socket), 30_000, `the daemon's socket (log: ${daemonLog})`);
@@ -108,6 +110,7 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     expect(existsSync(socket)).toBe(false);
     rmSync(sockDir, { recursive: true, force: true });
     rmSync(dockerConfig, { recursive: true, force: true });
+    rmSync(daemonHome, { recursive: true, force: true });
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
@@ -347,6 +350,44 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
       tmux.kill();
     }
     expect((await dockerRun(['rm', '-f', name])).code).toBe(0);
+  });
+
+  it('docker load (the archive is the request body) and docker login (/auth against the basic-auth registry)', async () => {
+    const name = `hull.test/load-${randomToken(6)}:v1`;
+    const marker = randomToken(8);
+    const archive = join(sockDir, `load-${randomToken(4)}.tar`);
+    await writeOciArchive(archive, name, await busyboxImage(busyboxRootfs(), { config: { Cmd: ['echo', marker] } }));
+    const load = await dockerRun(['load', '-i', archive]);
+    expect(load.stderr).toBe('');
+    expect(load.stdout).toBe(`Loaded image: ${name}\n`);
+    rmSync(archive);
+    expect((await dockerRun(['run', '--rm', name])).stdout).toBe(`${marker}\n`);
+    const bad = await dockerRun(['load'], { input: 'not a tar at all' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/Error response from daemon: stdin: not a tar archive/);
+
+    const basic = inject('registries').basic;
+    const ok = await dockerRun(['login', '-u', basic.username!, '--password-stdin', basic.host], { input: basic.password! });
+    expect(ok.stdout).toContain('Login Succeeded');
+    const wrong = await dockerRun(['login', '-u', basic.username!, '--password-stdin', basic.host], { input: `wrong-${randomToken(6)}` });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/Error response from daemon: .*unauthorized/);
+    // The CLI keeps the credentials (its DOCKER_CONFIG) and sends them with the pull (X-Registry-Auth).
+    const privateRef = image.replace(registryHost(), basic.host);
+    const stranger = mkdtempSync(join(tmpdir(), 'hull-docker-config-'));
+    try {
+      const anonymous = await dockerRun(['pull', privateRef], { env: { DOCKER_CONFIG: stranger } });
+      expect(anonymous.code).toBe(1);
+      expect(anonymous.stderr).toMatch(/authentication required/);
+    } finally {
+      rmSync(stranger, { recursive: true, force: true });
+    }
+    const authed = await dockerRun(['pull', privateRef]);
+    expect(authed.stderr).toBe('');
+    expect(authed.code).toBe(0);
+    // The daemon stored nothing of its own: its HOME is as empty as it started, its store has no auth file left.
+    expect(readdirSync(daemonHome)).toEqual([]);
+    expect(readdirSync(join(root.dir, 'tmp')).filter((f) => f.includes('auth'))).toEqual([]);
   });
 
   it('one monitor: with the daemon up, `hull run -d` on its root is started by the daemon (no supervisor); docker and hull see one store', async () => {

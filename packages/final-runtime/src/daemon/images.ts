@@ -3,8 +3,10 @@
 //   {"status":"Downloading","progressDetail":{"current":N,"total":M},"id":"<layer>"}
 // An error after the 200 is in the stream too: {"errorDetail":{"message":..},"error":..}.
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Progress, pull, Store } from '@hull/07-oci-pull';
+import { parseReference, type Progress, pull, RegistryClient, Store } from '@hull/07-oci-pull';
 import { inspectImage, removeReference } from '../commands/images.js';
 import { findImage, imageShortId, normaliseRef } from '../image.js';
 import { containerIds, readConfig } from '../store.js';
@@ -45,7 +47,7 @@ export class Images {
   constructor(readonly root: string) {}
 
   /** POST /images/create?fromImage=REPO&tag=TAG: a pull, its progress streamed. */
-  async create(res: ServerResponse, query: URLSearchParams): Promise<void> {
+  async create(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const from = query.get('fromImage');
     if (!from) throw badParameter('fromImage is required (hull does not import from fromSrc)');
     const tag = query.get('tag') ?? '';
@@ -55,16 +57,28 @@ export class Images {
     } catch (err) {
       throw badParameter(`invalid reference format: ${ref}: ${err instanceof Error ? err.message : String(err)}`);
     }
+    const credentials = registryAuth(req);
+    const store = new Store(this.root);
+    const env = noConfigEnv(this.root);
+    // 07's pull reads credentials from an auth file: one of our own, 0600, for this pull only.
+    const authFile = credentials ? store.tempPath('auth') : undefined;
+    if (authFile) {
+      const registry = parseReference(ref).registry;
+      writeFileSync(authFile, JSON.stringify({ auths: { [registry]: { auth: Buffer.from(`${credentials!.username}:${credentials!.password}`).toString('base64') } } }), { mode: 0o600 });
+      env.REGISTRY_AUTH_FILE = authFile;
+    }
     res.writeHead(200, { 'Content-Type': 'application/json' });
     const progress = jsonProgress(res);
     progress.line(`Pulling from ${from}`);
     try {
-      const image = await pull({ ref, store: new Store(this.root), progress, insecure: insecureRegistries() });
+      const image = await pull({ ref, store, progress, insecure: insecureRegistries(), env });
       progress.line(`Digest: ${image.record.digest}`);
       progress.line(`Status: ${image.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${image.reference}`);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       res.write(`${JSON.stringify({ errorDetail: { message }, error: message })}\r\n`);
+    } finally {
+      if (authFile) rmSync(authFile, { force: true });
     }
     res.end();
   }
@@ -134,21 +148,58 @@ export class Images {
     });
   }
 
-  /** POST /auth: check the credentials against the registry and keep them, as `hull login` does. */
+  /**
+   * POST /auth: check the credentials against the registry, as dockerd does,
+   * and keep nothing: the client stores them and sends them with each pull
+   * (X-Registry-Auth), so the daemon never reads or writes anyone's config.json.
+   */
   async auth(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = parseJsonObject(await readBody(req), 'auth config');
     const { username, password, serveraddress } = body;
     if (typeof username !== 'string' || typeof password !== 'string' || typeof serveraddress !== 'string' || !username || !serveraddress)
       throw badParameter('auth config: username, password and serveraddress are required');
-    const host = serveraddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'login', '-u', username, '--password-stdin', host], { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, HULL_ROOT: this.root } });
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-      child.stdin.end(password);
-      // docker answers a refused login with 401 and the registry's reason.
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new ApiError(401, err.trim().replace(/^hull: /, '') || `login exited ${code}`))));
-    });
+    let registry: string;
+    try {
+      registry = parseReference(`${serveraddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '')}/probe/probe`).registry;
+    } catch (err) {
+      throw badParameter(`serveraddress ${serveraddress}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const client = new RegistryClient({ registry, credentials: { username, password }, insecure: insecureRegistries(), env: noConfigEnv(this.root) });
+    let status: number;
+    try {
+      const answer = await client.get('/v2/', '');
+      await answer.body?.cancel();
+      status = answer.status;
+    } catch (err) {
+      throw new ApiError(500, `login to ${registry}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (status === 401 || status === 403) throw new ApiError(401, `login to ${registry}: unauthorized: incorrect username or password`);
+    if (status < 200 || status >= 300) throw new ApiError(500, `login to ${registry}: the registry answered HTTP ${status}`);
     sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   }
+}
+
+/**
+ * The daemon's pulls see only the credentials the client sent: no config.json
+ * of the daemon's own user (DOCKER_CONFIG points at a directory that is never made).
+ */
+function noConfigEnv(root: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: join(root, 'no-docker-config') };
+  delete env.REGISTRY_AUTH_FILE;
+  return env;
+}
+
+/** X-Registry-Auth: base64url of {"username","password",...}, as the CLI sends it on a pull. */
+function registryAuth(req: IncomingMessage): { username: string; password: string } | undefined {
+  const header = req.headers['x-registry-auth'];
+  if (typeof header !== 'string' || header === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
+  } catch {
+    throw badParameter('X-Registry-Auth: not base64url JSON');
+  }
+  const v = (value ?? {}) as Record<string, unknown>;
+  if (typeof v.username === 'string' && typeof v.password === 'string' && v.username) return { username: v.username, password: v.password };
+  return undefined;
 }

@@ -48,7 +48,7 @@ export class EngineApi {
       ['POST', /^\/containers\/([^/]+)\/exec$/, (m, req, res) => this.execs.create(m[1]!, req, res)],
       ['GET', /^\/exec\/([^/]+)\/json$/, (m, _req, res) => this.execs.inspect(m[1]!, res)],
       ['POST', /^\/exec\/([^/]+)\/resize$/, (m, _req, res, q) => this.execs.resize(m[1]!, res, q)],
-      ['POST', /^\/images\/create$/, (_m, _req, res, q) => i.create(res, q)],
+      ['POST', /^\/images\/create$/, (_m, req, res, q) => i.create(req, res, q)],
       ['GET', /^\/images\/json$/, (_m, _req, res) => i.list(res)],
       ['POST', /^\/images\/load$/, (_m, req, res) => i.load(req, res)],
       ['GET', /^\/images\/(.+)\/json$/, (m, _req, res) => i.inspect(decodeURIComponent(m[1]!), res)],
