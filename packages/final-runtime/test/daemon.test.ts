@@ -164,7 +164,7 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     expect(r.code).toBe(code);
     const missing = await dockerRun(['run', '--rm', image, `nosuch-${randomToken(5)}`]);
     expect(missing.code).toBe(127);
-    expect(missing.stderr).toMatch(/^docker: Error response from daemon: .*not found/m);
+    expect(missing.stderr).toMatch(/^docker: Error response from daemon: exec "nosuch-\w+": executable file not found in \$PATH/m);
     expect(root.containers()).toEqual([]);
   });
 
