@@ -85,28 +85,37 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
   /** The docker command line for a shell (tmux), with our env. */
   const dockerLine = (args: readonly string[]) => `env DOCKER_CONFIG=${dockerConfig} HOME=${dockerConfig} ${docker} -H unix://${socket} ${args.map(shellQuote).join(' ')}`;
 
+  /** The daemon as a child of ours, with a HOME of its own (the test proves it never writes credentials there). */
+  async function startDaemon(): Promise<void> {
+    const child = root.start(['daemon', '-H', `unix://${socket}`], { env: { HOME: daemonHome } });
+    daemon = child;
+    child.stdout?.on('data', (d: Buffer) => (daemonLog += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (daemonLog += d.toString()));
+    await waitFor(async () => existsSync(socket) && (await api(socket, 'GET', '/_ping').catch(() => undefined))?.body === 'OK', 30_000, `the daemon to serve (log: ${daemonLog})`);
+  }
+
+  /** Signal the daemon by its pid and reap it. */
+  async function stopDaemon(signal: NodeJS.Signals): Promise<void> {
+    const child = daemon;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(child.pid, signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    expect(alive(child.pid)).toBe(false);
+  }
+
   beforeAll(async () => {
     requireBuild();
     docker = dockerCli();
-    // A HOME of its own: the test proves the daemon never writes credentials there.
-    daemon = root.start(['daemon', '-H', `unix://${socket}`], { env: { HOME: daemonHome } });
-    daemon.stdout?.on('data', (d: Buffer) => (daemonLog += d.toString()));
-    daemon.stderr?.on('data', (d: Buffer) => (daemonLog += d.toString()));
-    await waitFor(() => existsSync(socket), 30_000, `the daemon's socket (log: ${daemonLog})`);
+    await startDaemon();
     image = await pushBusybox({ Cmd: ['sh'] });
     // Each test may run alone (-t): the shared image is in the store already; the pull test pulls its own.
     expect((await root.hull(['pull', image])).code).toBe(0);
   }, 120_000);
 
   afterAll(async () => {
-    const child = daemon;
-    if (child?.pid && child.exitCode === null) {
-      // By pid, the one we started; reaped here (its 'exit'), so it is not left a zombie child of ours.
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(child.pid, 'SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-      expect(alive(child.pid)).toBe(false);
-    }
+    // By pid, the one we started; reaped (its 'exit'), so it is not left a zombie child of ours.
+    await stopDaemon('SIGTERM');
     expect(existsSync(socket)).toBe(false);
     rmSync(sockDir, { recursive: true, force: true });
     rmSync(dockerConfig, { recursive: true, force: true });
@@ -412,6 +421,37 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     await root.hull(['prune']);
   });
 
+  it('daemon restart: SIGTERM stops its containers and records them; after SIGKILL a new daemon shows them exited and rm repairs', async () => {
+    const name = `t-${randomToken(6)}`;
+    const marker = randomToken(8);
+    const id = (await dockerRun(['run', '-d', '--name', name, image, 'sh', '-c', `echo ${marker}; exec sleep 300`])).stdout.trim();
+    await waitFor(async () => (await dockerRun(['logs', name])).stdout === `${marker}\n`, 10_000, 'its output');
+    await stopDaemon('SIGTERM');
+    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(join(root.dir, 'daemon.json'))).toBe(false);
+    const recorded = JSON.parse(readFileSync(join(root.dir, 'containers', id, 'state.json'), 'utf8')) as { status: string; exitCode: number };
+    expect(recorded).toMatchObject({ status: 'exited', exitCode: 137 });
+    expect(root.mounts()).toEqual([]);
+
+    await startDaemon();
+    expect((await dockerRun(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.Status}}'])).stdout).toMatch(/^Exited \(137\)/);
+    expect((await dockerRun(['logs', name])).stdout).toBe(`${marker}\n`);
+    expect((await dockerRun(['rm', name])).code).toBe(0);
+
+    // A crash: nobody records the exit and nobody unmounts. The next daemon must see a dead container, and rm must repair.
+    const crash = `c-${randomToken(6)}`;
+    const crashId = (await dockerRun(['run', '-d', '--name', crash, image, 'sleep', '300'])).stdout.trim();
+    const { cgroupDirs, pid } = JSON.parse(readFileSync(join(root.dir, 'containers', crashId, 'state.json'), 'utf8')) as { cgroupDirs: string[]; pid: number };
+    await stopDaemon('SIGKILL');
+    expect(existsSync(socket)).toBe(true); // stale: the next daemon must take it over, since nothing answers on it
+    await waitFor(() => !alive(pid), 10_000, 'its PID 1 to die with its monitor (PDEATHSIG)');
+    await startDaemon();
+    expect((await dockerRun(['ps', '-a', '--filter', `name=${crash}`, '--format', '{{.State}}'])).stdout.trim()).toBe('exited');
+    expect((await dockerRun(['rm', crash])).code).toBe(0);
+    expect(root.mounts()).toEqual([]);
+    expect(cgroupDirs.some((d) => existsSync(d))).toBe(false);
+  });
+
   it('bad input through the API: a clear message, docker status codes, nothing left behind', async () => {
     const containersBefore = root.containers();
     const malformed = await api(socket, 'POST', '/v1.41/containers/create', '{"Image": ');
@@ -436,6 +476,24 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     const pause = await api(socket, 'POST', `/v1.41/containers/${'a'.repeat(12)}/pause`);
     expect(pause.status).toBe(501);
     expect(JSON.parse(pause.body).message).toMatch(/POST \/containers\/a{12}\/pause: not implemented/);
+    const huge = await api(socket, 'POST', '/v1.41/containers/create', JSON.stringify({ Image: image, Labels: { x: 'y'.repeat(2 << 20) } }));
+    expect(huge.status).toBe(413);
+    expect(JSON.parse(huge.body).message).toMatch(/larger than 1048576 bytes/);
+    const garbage = await new Promise<string>((resolve, reject) => {
+      const conn = connect(socket);
+      let answer = '';
+      conn.on('connect', () => conn.write(`\x00\x01 not http ${randomToken(8)}\r\n\r\n`));
+      conn.on('data', (d: Buffer) => (answer += d.toString()));
+      conn.on('close', () => resolve(answer));
+      conn.on('error', reject);
+    });
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\{"message":"bad request: /);
+    const stoppedName = `s-${randomToken(6)}`;
+    expect((await dockerRun(['create', '--name', stoppedName, image, 'true'])).code).toBe(0);
+    const execStopped = await dockerRun(['exec', stoppedName, 'true']);
+    expect(execStopped.code).toBe(1);
+    expect(execStopped.stderr).toMatch(/is not running/);
+    expect((await dockerRun(['rm', stoppedName])).code).toBe(0);
     // The daemon is still there and serving.
     expect((await api(socket, 'GET', '/_ping')).body).toBe('OK');
     expect(root.containers()).toEqual(containersBefore);

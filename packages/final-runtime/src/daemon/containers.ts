@@ -77,11 +77,11 @@ export class Containers {
       const ending = condition === 'removed' ? await session.settled : await session.nextExit();
       code = ending.code;
       error = ending.error;
-      if (condition === 'removed') await waitRemoved(config.id, this.root);
+      if (condition === 'removed') await waitRemoved(config.id, this.root, res);
     } else {
       // Not ours (started by `hull run -d`, or before a daemon restart): watch the store.
       if (condition !== 'not-running' || observedState(config.id, this.root).status === 'running') {
-        while (!isSettled(config.id, this.root)) await new Promise((r) => setTimeout(r, 100));
+        while (!isSettled(config.id, this.root) && !res.destroyed) await new Promise((r) => setTimeout(r, 100));
       }
       let state;
       try {
@@ -90,7 +90,7 @@ export class Containers {
         state = undefined;
       }
       code = state?.exitCode ?? 0;
-      if (condition === 'removed') await waitRemoved(config.id, this.root);
+      if (condition === 'removed') await waitRemoved(config.id, this.root, res);
     }
     res.end(JSON.stringify({ StatusCode: code, ...(error ? { Error: { Message: error } } : { Error: null }) }));
   }
@@ -271,7 +271,7 @@ export class Containers {
   }
 }
 
-async function waitRemoved(id: string, root: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (containerIds(root).includes(id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+/** Until someone removes it (docker waits as long as that takes), or the client hangs up. */
+async function waitRemoved(id: string, root: string, res: ServerResponse): Promise<void> {
+  while (containerIds(root).includes(id) && !res.destroyed) await new Promise((r) => setTimeout(r, 50));
 }

@@ -112,6 +112,12 @@ export function engineServer(api: EngineApi): Server {
     conn.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     conn.destroySoon?.();
   });
+  // Not HTTP at all (garbage, a header too long): one JSON 400 and the connection closes; the daemon goes on.
+  server.on('clientError', (err: Error, socket: Duplex) => {
+    if (!socket.writable) return void socket.destroy();
+    const body = JSON.stringify({ message: `bad request: ${err.message}` });
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   // Long-lived streams (attach, wait, logs -f, pull) must not be cut by Node's defaults.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
