@@ -5,8 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { catchesSignal, ContainerError } from '@hull/01-uts';
-import { signalNumber } from '@hull/sys';
 import { inspectContainer } from '../commands/inspect.js';
+import { signalOf } from '../commands/kill.js';
 import { statusText } from '../commands/ps.js';
 import { removeContainer } from '../commands/rm.js';
 import { signalContainer, waitSettled } from '../commands/signal-container.js';
@@ -113,13 +113,7 @@ export class Containers {
 
   async kill(ref: string, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const config = this.find(ref);
-    const raw = query.get('signal') || 'SIGKILL';
-    let signal: number;
-    try {
-      signal = signalNumber(/^\d+$/.test(raw) ? Number(raw) : raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`);
-    } catch {
-      throw badParameter(`invalid signal: ${raw}`);
-    }
+    const signal = signalOf(query.get('signal') || 'SIGKILL'); // a UsageError: 400
     const state = observedState(config.id, this.root);
     if (!isRunning(state)) throw conflict(`Container ${config.id} is not running`);
     signalContainer(state, signal);

@@ -15,6 +15,7 @@ import { flagEnv, mergeEnv } from '../container-config.js';
 import { DeviceCgroup } from '../security/devices.js';
 import { joinSecurity } from '../security/join.js';
 import { planSecurity } from '../security/plan.js';
+import { writeToMaster } from '../terminal.js';
 import { isRunning, observedState } from '../store.js';
 import { badParameter, conflict, notFound, parseJsonObject, queryInt, readBody, sendEmpty, sendJson } from './api.js';
 import type { Containers } from './containers.js';
@@ -182,7 +183,7 @@ export class Execs {
       stdio = [pty.slave, pty.slave, pty.slave];
       const master = new ReadStream(pty.master);
       outputs.push([1, master]);
-      stdin = { write: (c: Buffer) => void writeSafely(pty.master, c), end: () => void writeSafely(pty.master, Buffer.from([4])), destroy: () => undefined };
+      stdin = { write: (c: Buffer) => writeToMaster(pty.master, c), end: () => writeToMaster(pty.master, Buffer.from([4])), destroy: () => undefined };
     } else {
       const [outR, outW] = pipe2(O_CLOEXEC);
       const [errR, errW] = pipe2(O_CLOEXEC);
@@ -224,13 +225,5 @@ export class Execs {
     } finally {
       for (const fd of theirs) close(fd);
     }
-  }
-}
-
-function writeSafely(fd: number, chunk: Buffer): void {
-  try {
-    writeFileSync(fd, chunk);
-  } catch {
-    // the exec'd process is gone, or its pty is full: keystrokes are dropped, as a closed terminal would
   }
 }

@@ -3,7 +3,6 @@
 // attached client, feeds attached stdin in, and tells waiters how it ended.
 // The daemon is the container's monitor, as the supervisor is for `hull run -d`:
 // startContainer's `exited` resolves here, after the cleanup.
-import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { ReadStream } from 'node:tty';
 import { ContainerError } from '@hull/01-uts';
@@ -11,6 +10,7 @@ import { close, O_CLOEXEC, O_RDONLY, open, openPty, pipe2, setWindowSize } from 
 import { startContainer } from '../lifecycle.js';
 import { JsonLog, pumpStreamToLog, pumpToLog } from '../logs.js';
 import { type ContainerConfig, logPath } from '../store.js';
+import { writeToMaster } from '../terminal.js';
 import type { StreamId } from './hijack.js';
 
 export type OutputListener = (stream: StreamId, chunk: Buffer) => void;
@@ -112,7 +112,7 @@ export class Session {
         stdio = [pty.slave, pty.slave, pty.slave];
         const output = new ReadStream(pty.master);
         drained = pumpStreamToLog(output, 'stdout', log, (c) => this.emit(1, c)).then(() => output.destroy());
-        if (this.stdin.open) this.wireStdin((c) => writeAll(pty.master, c), () => writeAll(pty.master, Buffer.from([4]))); // ^D: EOF for the line discipline
+        if (this.stdin.open) this.wireStdin((c) => writeToMaster(pty.master, c), () => writeToMaster(pty.master, Buffer.from([4]))); // ^D: EOF for the line discipline
       } else {
         const [outR, outW] = pipe2(O_CLOEXEC);
         const [errR, errW] = pipe2(O_CLOEXEC);
@@ -184,19 +184,5 @@ export class Session {
     this.listeners.clear();
     this.endListeners.clear();
     this.settle(ending);
-  }
-}
-
-/** The master is non-blocking (its ReadStream made it so); keystrokes are few, so a short retry loop is enough. */
-function writeAll(fd: number, chunk: Buffer): void {
-  let off = 0;
-  for (let tries = 0; off < chunk.length && tries < 1000; tries++) {
-    try {
-      off += writeSync(fd, chunk, off);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EIO' || code === 'EBADF') return; // the container is gone
-      if (code !== 'EAGAIN') throw err;
-    }
   }
 }
