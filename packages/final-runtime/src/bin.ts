@@ -35,6 +35,7 @@ const COMMANDS: Record<string, [summary: string, load: () => Promise<Command>]> 
   export: ["Export a container's filesystem as a tar archive", async () => (await import('./commands/export.js')).exportCommand],
   volume: ['Manage volumes (create, ls, rm, inspect, prune)', async () => (await import('./commands/volume.js')).volume],
   system: ['Show disk usage (df) and remove unused data (prune)', async () => (await import('./commands/system.js')).system],
+  daemon: ['Serve the Docker Engine API on a unix socket (-H unix:///PATH)', async () => (await import('./commands/daemon.js')).daemon],
   doctor: ['Check what this machine offers hull, with a fix for what is missing', async () => (await import('./commands/doctor.js')).doctor],
   version: ['Show the hull version', async () => version],
 };

@@ -3,6 +3,7 @@
 // so `hull logs` can interleave stdout and stderr in order and print times.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
 export interface LogLine {
@@ -40,12 +41,21 @@ export class JsonLog {
  * newline is written at EOF, as docker does). A net.Socket on the fd reads
  * through epoll, so no thread-pool thread blocks per container. Resolves at EOF.
  */
-export function pumpToLog(fd: number, stream: LogLine['stream'], log: JsonLog): Promise<void> {
+export function pumpToLog(fd: number, stream: LogLine['stream'], log: JsonLog, tap?: (chunk: Buffer) => void): Promise<void> {
+  return pumpStreamToLog(new Socket({ fd, readable: true, writable: false }), stream, log, tap);
+}
+
+/**
+ * The same for any readable (a pty master is a tty.ReadStream, not a socket).
+ * `tap` sees every chunk as it arrives, before the log splits it into lines:
+ * the daemon's attached clients get the bytes unchanged.
+ */
+export function pumpStreamToLog(pipe: Readable, stream: LogLine['stream'], log: JsonLog, tap?: (chunk: Buffer) => void): Promise<void> {
   return new Promise<void>((resolve) => {
     const decoder = new StringDecoder('utf8');
     let pending = '';
-    const pipe = new Socket({ fd, readable: true, writable: false });
     pipe.on('data', (chunk: Buffer) => {
+      tap?.(chunk);
       pending += decoder.write(chunk);
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
@@ -53,13 +63,18 @@ export function pumpToLog(fd: number, stream: LogLine['stream'], log: JsonLog): 
         pending = pending.slice(nl + 1);
       }
     });
+    let ended = false;
     const done = () => {
+      if (ended) return;
+      ended = true;
       pending += decoder.end();
       if (pending) log.write(stream, pending);
       pending = '';
       resolve();
     };
     pipe.on('end', done);
+    // EIO is how a pty master says its last slave closed: the end, too.
     pipe.on('error', done);
+    pipe.on('close', done);
   });
 }

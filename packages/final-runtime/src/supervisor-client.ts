@@ -2,13 +2,53 @@
 // store lock) and ask it to start a container.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContainerError, extname } from '@hull/01-uts';
 import { writeFileAtomic } from '@hull/06-network';
-import { processAlive, withStoreLock } from './store.js';
-import { pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
+import { processAlive, readJson, readState, withStoreLock } from './store.js';
+import { daemonFile, type DaemonRecord, pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
+
+/** The daemon serving this root, if one is alive. */
+export function runningDaemon(root: string): DaemonRecord | undefined {
+  try {
+    const record = readJson<DaemonRecord>(daemonFile(root));
+    return typeof record.socket === 'string' && processAlive(record.pid) ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * POST /containers/{id}/start on the daemon's socket: the daemon becomes the
+ * container's monitor (its output goes to the same json log). The daemon's
+ * errors carry hull's exit code in a header of ours, so `hull run -d` exits
+ * as it would with the supervisor (127 for a missing command, ...).
+ */
+function startThroughDaemon(daemon: DaemonRecord, id: string, root: string): Promise<number | 'unreachable'> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: daemon.socket, method: 'POST', path: `/v1.41/containers/${id}/start` }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => {
+        if (res.statusCode === 204 || res.statusCode === 304) return resolve(readState(id, root).pid);
+        let message = body;
+        try {
+          message = (JSON.parse(body) as { message?: string }).message ?? body;
+        } catch {
+          // not JSON: say what came
+        }
+        const code = Number(res.headers['x-hull-exit-code'] ?? 125);
+        reject(new ContainerError(`the daemon (${daemon.socket}): ${message}`, Number.isInteger(code) ? code : 125));
+      });
+    });
+    // Nobody listening (a daemon that died and whose pid was reused): the request was never read, so the supervisor may start it.
+    req.on('error', () => resolve('unreachable'));
+    req.end();
+  });
+}
 
 /** Start the supervisor unless one is alive; the pid file is written here, under the lock, so two CLIs never start two. */
 function ensureSupervisor(root: string): void {
@@ -53,6 +93,11 @@ function ask(root: string, request: StartRequest): Promise<StartReply | 'retry'>
 
 /** Have the supervisor start a created container; resolves to its host pid. */
 export async function startDetached(root: string, id: string): Promise<number> {
+  const daemon = runningDaemon(root);
+  if (daemon) {
+    const pid = await startThroughDaemon(daemon, id, root);
+    if (pid !== 'unreachable') return pid;
+  }
   const deadline = Date.now() + 30_000;
   for (;;) {
     ensureSupervisor(root);

@@ -34,3 +34,17 @@ export function socketPath(root: string): string {
 export function pidFile(root: string): string {
   return join(root, 'supervisor.pid');
 }
+
+/**
+ * Where a running `hull daemon` says it serves this root: {"pid":N,"socket":PATH}.
+ * `hull run -d` then asks the daemon to start the container, so one process
+ * monitors every detached container (the daemon), not two.
+ */
+export function daemonFile(root: string): string {
+  return join(root, 'daemon.json');
+}
+
+export interface DaemonRecord {
+  pid: number;
+  socket: string;
+}

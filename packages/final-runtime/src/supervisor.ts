@@ -10,13 +10,14 @@
 //                <-- {"ok":true,"pid":N} | {"ok":false,"message":...,"exitCode":125}
 //
 // Run as: node supervisor.js HULL_ROOT (detached, its own session).
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { ContainerError } from '@hull/01-uts';
 import { writeFileAtomic } from '@hull/06-network';
-import { close, O_CLOEXEC, open, O_RDONLY, peerCredentials, pipe2, socketFd } from '@hull/sys';
+import { close, O_CLOEXEC, open, O_RDONLY, pipe2 } from '@hull/sys';
 import { startContainer } from './lifecycle.js';
 import { JsonLog, pumpToLog } from './logs.js';
+import { listenPrivately, peerRefusal } from './supervisor-socket.js';
 import { parseRequest, pidFile, socketPath, type StartReply, type StartRequest } from './supervisor-protocol.js';
 import { containerIds, logPath, processAlive, readConfig, readState, withStoreLock } from './store.js';
 
@@ -26,43 +27,6 @@ const IDLE_MS = 1500;
 /** A start request is one short JSON line; anything longer is not one. */
 const MAX_REQUEST = 4096;
 const REQUEST_TIMEOUT_MS = 10_000;
-
-/** Why this peer may not talk to us, or undefined when it may (root, or our own uid: the store's owner). */
-function peerRefusal(conn: Socket): string | undefined {
-  let cred;
-  try {
-    cred = peerCredentials(socketFd(conn));
-  } catch (err) {
-    return `no peer credentials (${err instanceof Error ? err.message : String(err)})`;
-  }
-  const owner = process.geteuid?.() ?? 0;
-  if (cred.uid === 0 || cred.uid === owner) return undefined;
-  return `pid ${cred.pid} runs as uid ${cred.uid}; only root and uid ${owner} may`;
-}
-
-/**
- * bind(2) creates the socket file with mode 0777 & ~umask, and anyone may
- * connect to it until a chmod lands. So the umask is 0177 while Node binds
- * (server.listen on a path binds synchronously, before it returns), and the
- * file is 0600 from its creation; a chmod after listen would leave a window.
- * The umask is restored at once: it is process-wide, and the containers'
- * directories must keep the modes they ask for.
- */
-async function listenPrivately(server: Server, path: string): Promise<void> {
-  const listening = new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.once('listening', () => resolve());
-  });
-  const umask = process.umask(0o177);
-  try {
-    server.listen(path);
-  } finally {
-    process.umask(umask);
-  }
-  await listening;
-  const mode = lstatSync(path).mode & 0o777;
-  if (mode !== 0o600) throw new Error(`${path}: created with mode ${mode.toString(8)}, not 600`);
-}
 
 async function main(root: string): Promise<void> {
   // One supervisor per root: the pid file, written under the store lock by

@@ -54,26 +54,12 @@ export class Terminal {
       stdin.setRawMode(true);
       this.cleanups.push(() => stdin.setRawMode(false));
     }
-    const onData = (chunk: Buffer) => this.writeAll(chunk);
+    const onData = (chunk: Buffer) => writeToMaster(this.pty.master, chunk);
     stdin.on('data', onData);
     this.cleanups.push(() => {
       stdin.off('data', onData);
       stdin.pause();
     });
-  }
-
-  /** The master is non-blocking (the ReadStream made it so); keystrokes are few, so a short retry loop is enough. */
-  private writeAll(chunk: Buffer): void {
-    let off = 0;
-    for (let tries = 0; off < chunk.length && tries < 1000; tries++) {
-      try {
-        off += writeSync(this.pty.master, chunk, off);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EIO') return; // the container is gone
-        if (code !== 'EAGAIN') throw err;
-      }
-    }
   }
 
   /** Once the container exited: print what is left in the pty, then give the host terminal back. */
@@ -91,5 +77,23 @@ export class Terminal {
     }
     for (const cleanup of this.cleanups.reverse()) cleanup();
     this.output?.destroy();
+  }
+}
+
+/**
+ * Write keystrokes to a pty master. It is non-blocking (a ReadStream on it
+ * made it so); keystrokes are few, so a short retry loop is enough. A gone
+ * container (EIO) drops them, as a closed terminal would.
+ */
+export function writeToMaster(fd: number, chunk: Buffer): void {
+  let off = 0;
+  for (let tries = 0; off < chunk.length && tries < 1000; tries++) {
+    try {
+      off += writeSync(fd, chunk, off);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EIO' || code === 'EBADF') return;
+      if (code !== 'EAGAIN') throw err;
+    }
   }
 }

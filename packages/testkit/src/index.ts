@@ -17,3 +17,4 @@ export * from './containerd.js';
 export * from './tmux.js';
 export * from './errors.js';
 export * from './print-spec.js';
+export * from './docker-cli.js';

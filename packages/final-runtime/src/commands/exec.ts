@@ -121,7 +121,7 @@ export async function exec(args: string[]): Promise<number> {
 }
 
 /** docker's words and codes for a command that cannot start. */
-function explain(err: unknown, name: string, workdir: string): unknown {
+export function explain(err: unknown, name: string, workdir: string): unknown {
   if (!(err instanceof SyscallError)) return err;
   if (err.syscall === 'execve' && err.code === 'ENOENT') return new ContainerError(`exec "${name}": no such file or directory`, EXIT_NOT_FOUND);
   if (err.syscall === 'execve' && (err.code === 'EACCES' || err.code === 'ENOEXEC'))

@@ -12,17 +12,20 @@ const OPTIONS: OptionSpecs = {
   signal: { type: 'string', short: 's', value: 'SIGNAL', help: 'Signal to send, by name or number (default SIGKILL)' },
 };
 
+/** A signal as docker takes it: 9, KILL, kill or SIGKILL; `hull kill -s` and the daemon's /kill share it. */
+export function signalOf(raw: string): number {
+  try {
+    return signalNumber(/^\d+$/.test(raw) ? Number(raw) : raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`);
+  } catch {
+    throw new UsageError(`invalid signal: ${raw}`);
+  }
+}
+
 export async function kill(args: string[]): Promise<number> {
   if (help(args, { usage: 'hull kill [OPTIONS] CONTAINER...', options: OPTIONS })) return 0;
   const { values, positionals } = parseOptions(args, OPTIONS);
   if (positionals.length === 0) throw new UsageError(`"hull kill" requires at least 1 argument: CONTAINER`);
-  const raw = stringOption(values, 'signal') ?? 'SIGKILL';
-  let signal: number;
-  try {
-    signal = signalNumber(/^\d+$/.test(raw) ? Number(raw) : raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : `SIG${raw.toUpperCase()}`);
-  } catch {
-    throw new UsageError(`invalid signal: ${raw}`);
-  }
+  const signal = signalOf(stringOption(values, 'signal') ?? 'SIGKILL');
   return eachArgument(positionals, async (ref) => {
     const { id, name } = findContainer(ref);
     const state = observedState(id);

@@ -104,7 +104,7 @@ function limitsOf(memory: string | undefined, cpus: string | undefined, pidsMax:
 }
 
 /** Take the name and write the container's files, all under the store lock, so two runs never share a name. */
-function create(config: ContainerConfig, root: string, nameGiven: boolean): void {
+export function create(config: ContainerConfig, root: string, nameGiven: boolean): void {
   withStoreLock(() => {
     const taken = new Map(containerIds(root).map((id) => [readConfig(id, root).name, id]));
     // A generated name that happens to be taken is simply drawn again.
