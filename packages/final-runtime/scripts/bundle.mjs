@@ -18,12 +18,15 @@
 //   Where a module lands (an entry or a shared chunk) is esbuild's choice, so
 //   the rewrite leaves a marker and the path is made relative to the output
 //   file that holds it once the build is written.
-// - Lazy imports. esbuild places whole files in chunks, and a chapter's barrel
-//   (its index.js, `export * from` each module) reaches every module of the
-//   chapter: `import { Store } from '@hull/07-oci-pull'` alone would load the
-//   registry client and undici. A barrel that only re-exports has no side
-//   effects of its own, and telling esbuild so lets an import go straight to
-//   the module that holds the name, leaving the rest to a lazy import().
+// - Lazy imports. esbuild places whole files in chunks, so a lazy import()
+//   stays lazy only if no static import reaches the same files. Two things
+//   make that so, and test/bundle.test.ts fails without either: the lazy
+//   import goes through a subpath export (`@hull/07-oci-pull/pull`, since a
+//   chapter's index reaches all of the chapter), and our packages' modules
+//   are declared free of import-time side effects (none has a bare
+//   `import 'x'`; each is imported for its exports), so that a static
+//   `import { Store } from '@hull/07-oci-pull'` reaches store.js, not every
+//   module behind the index, undici among them.
 // - CommonJS dependencies (cli-progress) call require() on node builtins:
 //   each output file gets a require of its own (createRequire).
 import { build } from 'esbuild';
