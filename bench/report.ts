@@ -50,7 +50,7 @@ function table(name: string, title: string, anchors: string[]): string {
 
 const out: string[] = [];
 if (existsSync(join(dir, 'machine.txt'))) out.push('```\n' + readFileSync(join(dir, 'machine.txt'), 'utf8').trim() + '\n```\n');
-out.push(table('start', "1. Start latency, `run --rm busybox true`", ["node -e ''", 'crun run', 'podman --network none']));
+out.push(table('start', "1. Start latency, `run --rm busybox true`", ["node -e ''", 'crun run', 'runc run', 'podman --network none']));
 out.push(table('image-size', '2. Start latency vs image size (busybox 2 layers vs Debian minbase 3 layers)', ['hull busybox', 'crun busybox', 'podman busybox']));
 for (const fs of ['tmpfs', 'disk']) {
   for (const temp of ['cold', 'warm']) {
@@ -87,7 +87,7 @@ if (existsSync(join(dir, 'scale.txt'))) {
 }
 
 // 5. trace*.log: marks of every traced run; a run ends with its `hull-wall` line.
-function traceTable(file: string, image: string): void {
+function traceTable(file: string, image: string, bin = 'hull'): void {
   if (!existsSync(join(dir, file))) return;
   const runs: Array<Map<string, { rel: number; abs: number }>> = [];
   const walls: number[] = [];
@@ -134,7 +134,7 @@ function traceTable(file: string, image: string): void {
   const exitMarks = runs.map((r) => (at(r, 'exit') ?? NaN) - (at(r, 'origin') ?? NaN)).filter((d) => !Number.isNaN(d));
   const sum = rows.reduce((a, r) => a + (Number.isNaN(r.med) ? 0 : r.med), 0);
   out.push(
-    `### 5. Where hull's start goes: \`HULL_TRACE=1 hull run --rm --network none ${image} true\`, ${runs.length} runs\n\n(${load('trace')}, both images)\n\n` +
+    `### 5. Where hull's start goes: \`HULL_TRACE=1 ${bin} run --rm --network none ${image} true\`, ${runs.length} runs\n\n(${load('trace')}, both images)\n\n` +
       `| phase | marks | median ms | min | max |\n|---|---|---:|---:|---:|\n` +
       rows.map((r) => `| ${r.label} | ${r.from} → ${r.to} | ${r.med.toFixed(1)} | ${r.min.toFixed(1)} | ${r.max.toFixed(1)} |`).join('\n') +
       `\n| **sum of medians** | | **${sum.toFixed(1)}** | | |\n` +
@@ -144,5 +144,6 @@ function traceTable(file: string, image: string): void {
 }
 traceTable('trace.log', 'busybox');
 traceTable('trace-debian.log', 'debian');
+traceTable('trace-dist.log', 'busybox', 'node dist/bin.js (no bundle)');
 
 process.stdout.write(out.filter(Boolean).join('\n'));

@@ -3,6 +3,7 @@
 #
 #   sudo bench/run.sh            # everything; results in bench/results/
 #   RUNS=30 PULL_RUNS=10 sudo bench/run.sh
+#   SECTIONS=1,5 DEBIAN_DIR= sudo bench/run.sh   # start latency and the trace only, busybox only
 #
 # Not a test: npm test never runs it. It installs the anchors from Debian if
 # missing, starts a docker-registry on 127.0.0.1 with the fixtures
@@ -19,6 +20,8 @@ SCALE=${SCALE:-20}           # detached containers
 SCALE_RUNS=${SCALE_RUNS:-3}  # times the SCALE-wide parallel start is repeated
 TRACE_RUNS=${TRACE_RUNS:-20}
 OUT=${OUT:-$REPO/bench/results}
+SECTIONS=${SECTIONS:-1,2,3,4,5}
+want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 DEBIAN_DIR=${DEBIAN_DIR:-/var/tmp/hull-bench/debian-minbase}  # kept between runs: debootstrap takes a while
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
@@ -35,7 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-[ -f "$REPO/packages/final-runtime/dist/bin.js" ] || (cd "$REPO" && npx turbo run build --filter=@hull/final-runtime)
+[ -f "$REPO/packages/final-runtime/build/bin.js" ] || (cd "$REPO" && npx turbo run build --filter=@hull/final-runtime)
 
 # ---------------------------------------------------------------- scratch
 W=$(mktemp -d /var/tmp/hull-bench.XXXXXX)   # disk (ext4 here)
@@ -48,7 +51,12 @@ HUGETLB_MOUNTED=
 LIBPOD_PARENT_BEFORE=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)
 PODMAN_NET=hullbench$TAG
 
-HULL=(node "$REPO/packages/final-runtime/dist/bin.js")
+# What users run: the bins, which load the esbuild bundle in build/. dist/ is
+# the same code as tsc wrote it, one ES module per file: the "no bundle" rows.
+HULL=(node "$REPO/packages/final-runtime/bin/hull.js")
+HULL_DIST=(node "$REPO/packages/final-runtime/dist/bin.js")
+RUNTIME=(node "$REPO/packages/final-runtime/bin/hull-runtime.js")
+RUNTIME_DIST=(node "$REPO/packages/final-runtime/dist/runtime-bin.js")
 export HULL_ROOT=$W/hull HULL_BRIDGE=hullb$TAG HULL_SUBNET=10.$((200 + RANDOM % 50)).$((RANDOM % 250)).0/24
 podman_in() { # podman_in ROOTDIR ARGS...: a podman whose every file lives under ROOTDIR
   local r=$1; shift
@@ -164,18 +172,20 @@ hf() { # hf NAME [hyperfine args...]: one hyperfine invocation, JSON in $OUT/NAM
 : > "$OUT/load.txt"
 
 # ---------------------------------------------------------------- 1. start latency
-hf start --warmup "$WARMUP" --runs "$RUNS" \
+want 1 && hf start --warmup "$WARMUP" --runs "$RUNS" \
   -n "node -e ''" "node -e ''" \
   -n "hull --network none" "${HULL[*]} run --rm --network none $BUSYBOX true" \
+  -n "hull --network none, no bundle (dist/)" "${HULL_DIST[*]} run --rm --network none $BUSYBOX true" \
   -n "hull --network bridge" "${HULL[*]} run --rm --network bridge $BUSYBOX true" \
   -n "runc run" "runc --root $W/runc-state run -b $W/bundle-busybox hullbench$TAG" \
   -n "crun run" "crun --root $W/crun-state run -b $W/bundle-busybox hullbench$TAG" \
-  -n "hull-runtime run" "node $REPO/packages/final-runtime/dist/runtime-bin.js --root $W/hull-runtime-state run -b $W/bundle-busybox hullbench$TAG" \
+  -n "hull-runtime run" "${RUNTIME[*]} --root $W/hull-runtime-state run -b $W/bundle-busybox hullbench$TAG" \
+  -n "hull-runtime run, no bundle (dist/)" "${RUNTIME_DIST[*]} --root $W/hull-runtime-state run -b $W/bundle-busybox hullbench$TAG" \
   -n "podman --network none" "podman --root $W/podman/root --runroot $W/podman/run --network-config-dir $W/podman/net --tmpdir $W/podman/tmp --cgroup-manager=cgroupfs --events-backend=file run --rm ${PODMAN_RUN[*]} --network none $BUSYBOX true" \
   -n "podman bridge" "podman --root $W/podman/root --runroot $W/podman/run --network-config-dir $W/podman/net --tmpdir $W/podman/tmp --cgroup-manager=cgroupfs --events-backend=file run --rm ${PODMAN_RUN[*]} --network $PODMAN_NET $BUSYBOX true"
 
 # ---------------------------------------------------------------- 2. start vs image size
-if [ -n "$DEBIAN" ]; then
+if [ -n "$DEBIAN" ] && want 2; then
   hf image-size --warmup "$WARMUP" --runs "$RUNS" \
     -n "hull busybox" "${HULL[*]} run --rm --network none $BUSYBOX true" \
     -n "hull debian" "${HULL[*]} run --rm --network none $DEBIAN true" \
@@ -188,7 +198,7 @@ fi
 # ---------------------------------------------------------------- 3. pull + unpack
 # cold: an empty store, every blob fetched and unpacked; warm: the image is already in the store.
 # The registry's blobs stay in the page cache either way (dropping caches would hurt the other users).
-if [ -n "$DEBIAN" ]; then
+if [ -n "$DEBIAN" ] && want 3; then
   for fs in disk tmpfs; do
     R=$W/pull; [ $fs = tmpfs ] && R=$S/pull
     mkdir -p "$R"
@@ -229,51 +239,62 @@ conmons_of() { # conmon processes of the podman whose root is $1
   done
   return 0
 }
-log "scale: $SCALE detached containers in parallel, $SCALE_RUNS times each"
-echo "scale: load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
-: > "$OUT/scale.txt"
-for i in $(seq "$SCALE_RUNS"); do
-  t0=$(date +%s%N)
-  pids=()
-  for _ in $(seq "$SCALE"); do "${HULL[@]}" run -d --network none "$BUSYBOX" sleep 300 > /dev/null & pids+=($!); done
-  wait "${pids[@]}"
-  t1=$(date +%s%N)
-  running=$("${HULL[@]}" ps -q | wc -l)
-  sup=$(cat "$HULL_ROOT/supervisor.pid" 2>/dev/null || echo)
-  read -r rss pss < <(mem_of $sup)
-  echo "hull run -d x$SCALE: $(( (t1 - t0) / 1000000 )) ms, running $running, supervisor pid ${sup:-none} rss ${rss} kB pss ${pss} kB" | tee -a "$OUT/scale.txt"
-  "${HULL[@]}" rm -f $("${HULL[@]}" ps -aq) > /dev/null
-  t0=$(date +%s%N)
-  pids=()
-  for _ in $(seq "$SCALE"); do podman_in "$W/podman" run -d "${PODMAN_RUN[@]}" --network none "$BUSYBOX" sleep 300 > /dev/null & pids+=($!); done
-  wait "${pids[@]}"
-  t1=$(date +%s%N)
-  running=$(podman_in "$W/podman" ps -q | wc -l)
-  mapfile -t conmons < <(conmons_of "$W/podman/root")
-  read -r rss pss < <(mem_of "${conmons[@]}")
-  echo "podman run -d x$SCALE: $(( (t1 - t0) / 1000000 )) ms, running $running, conmon x${#conmons[@]} rss ${rss} kB pss ${pss} kB" | tee -a "$OUT/scale.txt"
-  podman_in "$W/podman" rm -af -t 0 > /dev/null
-done
-
-# ---------------------------------------------------------------- 5. where hull's start goes
-echo "scale: load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
-log "HULL_TRACE=1 x$TRACE_RUNS"
-echo "trace: load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
-: > "$OUT/trace.log"
-for _ in $(seq "$TRACE_RUNS"); do
-  s=$(date +%s%N)
-  HULL_TRACE=1 "${HULL[@]}" run --rm --network none "$BUSYBOX" true 2>> "$OUT/trace.log"
-  echo "hull-wall $(( ($(date +%s%N) - s) / 1000 ))" >> "$OUT/trace.log"
-done
-if [ -n "$DEBIAN" ]; then
-  : > "$OUT/trace-debian.log"
-  for _ in $(seq "$TRACE_RUNS"); do
-    s=$(date +%s%N)
-    HULL_TRACE=1 "${HULL[@]}" run --rm --network none "$DEBIAN" true 2>> "$OUT/trace-debian.log"
-    echo "hull-wall $(( ($(date +%s%N) - s) / 1000 ))" >> "$OUT/trace-debian.log"
+if want 4; then
+  log "scale: $SCALE detached containers in parallel, $SCALE_RUNS times each"
+  echo "scale: load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
+  : > "$OUT/scale.txt"
+  for i in $(seq "$SCALE_RUNS"); do
+    t0=$(date +%s%N)
+    pids=()
+    for _ in $(seq "$SCALE"); do "${HULL[@]}" run -d --network none "$BUSYBOX" sleep 300 > /dev/null & pids+=($!); done
+    wait "${pids[@]}"
+    t1=$(date +%s%N)
+    running=$("${HULL[@]}" ps -q | wc -l)
+    sup=$(cat "$HULL_ROOT/supervisor.pid" 2>/dev/null || echo)
+    read -r rss pss < <(mem_of $sup)
+    echo "hull run -d x$SCALE: $(( (t1 - t0) / 1000000 )) ms, running $running, supervisor pid ${sup:-none} rss ${rss} kB pss ${pss} kB" | tee -a "$OUT/scale.txt"
+    "${HULL[@]}" rm -f $("${HULL[@]}" ps -aq) > /dev/null
+    t0=$(date +%s%N)
+    pids=()
+    for _ in $(seq "$SCALE"); do podman_in "$W/podman" run -d "${PODMAN_RUN[@]}" --network none "$BUSYBOX" sleep 300 > /dev/null & pids+=($!); done
+    wait "${pids[@]}"
+    t1=$(date +%s%N)
+    running=$(podman_in "$W/podman" ps -q | wc -l)
+    mapfile -t conmons < <(conmons_of "$W/podman/root")
+    read -r rss pss < <(mem_of "${conmons[@]}")
+    echo "podman run -d x$SCALE: $(( (t1 - t0) / 1000000 )) ms, running $running, conmon x${#conmons[@]} rss ${rss} kB pss ${pss} kB" | tee -a "$OUT/scale.txt"
+    podman_in "$W/podman" rm -af -t 0 > /dev/null
   done
+  echo "scale: load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
 fi
 
-echo "trace: load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
+# ---------------------------------------------------------------- 5. where hull's start goes
+if want 5; then
+  log "HULL_TRACE=1 x$TRACE_RUNS"
+  echo "trace: load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
+  : > "$OUT/trace.log"
+  for _ in $(seq "$TRACE_RUNS"); do
+    s=$(date +%s%N)
+    HULL_TRACE=1 "${HULL[@]}" run --rm --network none "$BUSYBOX" true 2>> "$OUT/trace.log"
+    echo "hull-wall $(( ($(date +%s%N) - s) / 1000 ))" >> "$OUT/trace.log"
+  done
+  if [ -n "$DEBIAN" ]; then
+    : > "$OUT/trace-debian.log"
+    for _ in $(seq "$TRACE_RUNS"); do
+      s=$(date +%s%N)
+      HULL_TRACE=1 "${HULL[@]}" run --rm --network none "$DEBIAN" true 2>> "$OUT/trace-debian.log"
+      echo "hull-wall $(( ($(date +%s%N) - s) / 1000 ))" >> "$OUT/trace-debian.log"
+    done
+  fi
+
+  # the same code as tsc wrote it (dist/), for "load the run command's modules" with and without the bundle
+  : > "$OUT/trace-dist.log"
+  for _ in $(seq "$TRACE_RUNS"); do
+    s=$(date +%s%N)
+    HULL_TRACE=1 "${HULL_DIST[@]}" run --rm --network none "$BUSYBOX" true 2>> "$OUT/trace-dist.log"
+    echo "hull-wall $(( ($(date +%s%N) - s) / 1000 ))" >> "$OUT/trace-dist.log"
+  done
+  echo "trace: load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/load.txt"
+fi
 log report
 (cd "$REPO" && npx tsx bench/report.ts "$OUT") | tee "$OUT/report.md"

@@ -7,6 +7,7 @@ export * from './manifest.js';
 export * from './store.js';
 export * from './progress.js';
 export * from './pull.js';
+export * from './unpack.js';
 export * from './in-root.js';
 export * from './user.js';
 export * from './run.js';

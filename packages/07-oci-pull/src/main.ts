@@ -19,7 +19,8 @@ import {
 import { limitFlags } from '@hull/04-cgroups';
 import { NET_MODES, type NetMode } from '@hull/06-network';
 import { createProgress } from './progress.js';
-import { flatten, pull } from './pull.js';
+import { pull } from './pull.js';
+import { flatten } from './unpack.js';
 import { runImage } from './run.js';
 import { Store } from './store.js';
 

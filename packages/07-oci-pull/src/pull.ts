@@ -2,13 +2,13 @@
 // layers, into the store. Every byte is checked against a digest before it is
 // given a name: blobs against their sha256 as they stream in, each layer's
 // uncompressed tar against the config's diff_id as it is extracted.
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, rmSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ContainerError } from '@hull/01-uts';
-import { decompressor, extractLayer, layerLimits, type LayerLimits, SizeLimit } from './extract/index.js';
 import { RegistryClient, registryError, TransientError } from './client.js';
+import { Digester } from './digester.js';
 import {
   type Descriptor,
   formatPlatform,
@@ -28,6 +28,7 @@ import {
 import { type Progress, shortId } from './progress.js';
 import { formatReference, parseReference, type Reference } from './reference.js';
 import { type ImageRecord, Store } from './store.js';
+import { extractToStore } from './unpack.js';
 
 /** Like docker: at most three layers download at once. */
 export const PARALLEL_DOWNLOADS = 3;
@@ -159,29 +160,6 @@ async function readBounded(res: Response, max: number, what: string): Promise<Bu
   return Buffer.concat(chunks);
 }
 
-/** Counts and hashes what flows through it, and refuses more than `limit` bytes. */
-class Digester extends Transform {
-  constructor(
-    private readonly limit: number,
-    private readonly onBytes?: (n: number) => void,
-    /** resuming: the hash of the bytes already on disk, and their count */
-    readonly hash: Hash = createHash('sha256'),
-    public bytes = 0,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.limit) return cb(new ContainerError(`blob larger than its descriptor says (${this.limit} bytes)`));
-    this.hash.update(chunk);
-    this.onBytes?.(this.bytes);
-    cb(null, chunk);
-  }
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
-}
-
 /**
  * GET a blob into tmp/ while hashing it; rename it into blobs/ only when size and
  * digest match. A transient failure (network, 5xx) is retried, up to 3 times,
@@ -237,67 +215,6 @@ async function downloadAttempt(client: RegistryClient, ref: Reference, d: Descri
   if (digester.bytes !== d.size) throw new ContainerError(`blob ${d.digest} is truncated: got ${digester.bytes} of ${d.size} bytes`);
   const got = digester.digest();
   if (got !== d.digest) throw new ContainerError(`blob digest mismatch: wanted ${d.digest}, got ${got}`);
-}
-
-/** The uncompressed tar of a stored layer blob, hashed on the way (for the diff_id check). */
-function layerTar(store: Store, layer: Descriptor): { tar: Digester; done: Promise<void>; limits: LayerLimits } {
-  const decompress = decompressor(layer.mediaType);
-  if (!decompress) throw new ContainerError(`unsupported layer media type ${layer.mediaType}`);
-  const limits = layerLimits(layer.size);
-  const tar = new Digester(Number.MAX_SAFE_INTEGER);
-  const fuse = new SizeLimit(limits.maxSize, `layer ${shortId(layer.digest)}`);
-  const done = pipeline(createReadStream(store.blobPath(layer.digest)), decompress, fuse, tar).catch((err: Error) => {
-    if (err instanceof ContainerError) throw err;
-    throw new ContainerError(`layer ${shortId(layer.digest)}: cannot decompress: ${err.message}`);
-  });
-  return { tar, done, limits };
-}
-
-/** Read the tar to its end (extractors may stop at the end-of-archive blocks) and check its diff_id. */
-async function checkDiffId(tar: Digester, done: Promise<void>, layer: Descriptor, diffId: string): Promise<void> {
-  if (!tar.readableEnded) {
-    tar.resume();
-    await finished(tar);
-  }
-  await done;
-  const got = tar.digest();
-  if (got !== diffId) throw new ContainerError(`layer ${shortId(layer.digest)}: diff_id mismatch: config says ${diffId}, the tar is ${got}`);
-}
-
-/** Extract a layer once, into tmp/ and then layers/<hex>: an overlayfs lowerdir for later. */
-export async function extractToStore(store: Store, layer: Descriptor, diffId: string, warn: (w: string) => void): Promise<void> {
-  const temp = store.tempPath(`layer-${shortId(diffId)}`);
-  mkdirSync(temp, { mode: 0o755 });
-  const { tar, done, limits } = layerTar(store, layer);
-  try {
-    const [result] = await Promise.all([extractLayer(tar, temp, { mode: 'overlay', limits }), done.catch(() => undefined)]);
-    await checkDiffId(tar, done, layer, diffId);
-    for (const w of new Set(result.warnings)) warn(w);
-    store.commit(temp, store.layerPath(diffId));
-  } catch (err) {
-    tar.destroy();
-    rmSync(temp, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-/** Apply the layers, bottom first, onto DIR: whiteouts delete what lower layers put there. */
-export async function flatten(store: Store, manifestDigest: string, dest: string, warn: (w: string) => void): Promise<void> {
-  const manifest = parseManifest(store.readBlob(manifestDigest), null);
-  if (isIndex(manifest)) throw new ContainerError('bad store: an index where a manifest should be');
-  const config = parseConfig(store.readBlob(manifest.config.digest), manifest.layers.length);
-  mkdirSync(dest, { recursive: true });
-  for (const [i, layer] of manifest.layers.entries()) {
-    const { tar, done, limits } = layerTar(store, layer);
-    try {
-      const [result] = await Promise.all([extractLayer(tar, dest, { mode: 'flatten', limits }), done.catch(() => undefined)]);
-      await checkDiffId(tar, done, layer, config.rootfs.diff_ids[i]!);
-      for (const w of new Set(result.warnings)) warn(w);
-    } catch (err) {
-      tar.destroy();
-      throw err;
-    }
-  }
 }
 
 /** Run `fn` over `items` with at most `limit` at once; the first failure wins, the rest are awaited. */

@@ -13,7 +13,8 @@ import { imageRuntimeSpec } from './image-spec.js';
 import type { ImageSpec } from './init.js';
 import { type ImageConfig, parseConfig } from './manifest.js';
 import type { Progress } from './progress.js';
-import { flatten, pull } from './pull.js';
+import { pull } from './pull.js';
+import { flatten } from './unpack.js';
 import { formatReference, parseReference } from './reference.js';
 import type { Store } from './store.js';
 

@@ -22,10 +22,14 @@ import {
   writeOciArchive,
 } from '@hull/testkit';
 
-export const BIN = join(repoRoot, 'packages/final-runtime/dist/bin.js');
+// The bin npm links (bin/hull.js), so every test runs what a user runs: the
+// esbuild bundle in build/ that the build makes (test/bundle.test.ts checks it).
+export const BIN = join(repoRoot, 'packages/final-runtime/bin/hull.js');
+
+export const BUNDLE = join(repoRoot, 'packages/final-runtime/build/bin.js');
 
 export function requireBuild(): void {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npx turbo run build --filter=@hull/final-runtime first (npm test does)`);
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run npx turbo run build --filter=@hull/final-runtime first (npm test does)`);
 }
 
 /** A store of its own, removed by `dispose` once it holds no mount. */

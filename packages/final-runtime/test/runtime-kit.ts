@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { RuntimeSpec } from '@hull/sys';
 import { busyboxRootfs, repoRoot, run, type RunOptions, type RunResult, randomToken } from '@hull/testkit';
 
-export const RUNTIME_BIN = join(repoRoot, 'packages/final-runtime/dist/runtime-bin.js');
+// The bin podman and containerd are pointed at: it loads the bundle in build/.
+export const RUNTIME_BIN = join(repoRoot, 'packages/final-runtime/bin/hull-runtime.js');
 
 /** A config.json close to what `runc spec` writes, for a busybox rootfs. */
 export function baseSpec(args: string[]): RuntimeSpec {

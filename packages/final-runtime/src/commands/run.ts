@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { ContainerError, signals, UsageError } from '@hull/01-uts';
 import { type CgroupLimits, parseLimits } from '@hull/04-cgroups';
 import { parsePublish, publishConflict, publishProblem, type PortMapping } from '@hull/06-network';
-import { createProgress, pull, Store } from '@hull/07-oci-pull';
+import { Store } from '@hull/07-oci-pull';
 import { close, O_CLOEXEC, O_RDONLY, open } from '@hull/sys';
 import { boolOption, helpText, listOption, type OptionSpecs, parseOptions, stringOption } from '../args.js';
 import { commandOf, environmentOf, hostnameOf, type RunFlags, workdirOf } from '../container-config.js';
@@ -59,6 +59,10 @@ async function imageFor(store: Store, ref: string): Promise<LocalImage> {
   const local = findImage(store, ref);
   if (local) return local;
   process.stderr.write(`Unable to find image '${ref}' locally\n`);
+  // The registry client (and its HTTP stack, undici: most of the bundle's
+  // bytes) loads only now: a run of a local image never parses it. Not
+  // through the chapter's index, which would bring all of it along.
+  const [{ pull }, { createProgress }] = await Promise.all([import('@hull/07-oci-pull/pull'), import('@hull/07-oci-pull/progress')]);
   const progress = createProgress(process.stderr);
   try {
     await pull({ ref, store, progress, insecure: (process.env.HULL_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean) });
