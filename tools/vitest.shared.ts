@@ -1,12 +1,14 @@
 // One vitest setup for every package: @hull/* resolves to sources (as tsx
 // does for learners), generous timeouts (real namespaces, real registries),
-// and the no-skip rule under CI.
+// the no-skip rule under CI, and the leftover check after every test file.
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const toArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
 
 export function hullProject(packageDir: string, extra: ViteUserConfig['test'] = {}): ViteUserConfig {
   return defineConfig({
@@ -27,6 +29,9 @@ export function hullProject(packageDir: string, extra: ViteUserConfig['test'] = 
       pool: 'forks',
       reporters: ['default', `${repoRoot}/tools/no-skip-reporter.ts`],
       ...extra,
+      // The leftover check after every test file, in every package; a
+      // package's own setup files come after it.
+      setupFiles: [`${repoRoot}/packages/testkit/src/leftover-check.setup.ts`, ...toArray(extra.setupFiles)],
     },
   });
 }

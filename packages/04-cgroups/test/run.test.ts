@@ -1,9 +1,8 @@
 // The library as the final CLI uses it: runWithLimits reports the usage at
 // exit, so `hull inspect` can say OOMKilled like docker does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxRootfs, descendants, hostSnapshot, requireRoot, run, type HostSnapshot } from '@hull/testkit';
+import { busyboxRootfs, descendants, hostSnapshot, requireRoot, run, type HostSnapshot, settledLeftovers } from '@hull/testkit';
 import type { CgroupUsage } from '../src/index.js';
-import { expectNoLeftovers } from './leftovers.js';
 
 interface Report {
   code: number;
@@ -25,7 +24,7 @@ describe.skipIf(!requireRoot('04-cgroups runWithLimits'))('runWithLimits', () =>
     rootfs = busyboxRootfs();
   });
   afterAll(async () => {
-    await expectNoLeftovers(before, { paths: [rootfs], cgroups: /\/hull\/[0-9a-f]{12}$/ });
+    expect(await settledLeftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -16,9 +16,9 @@ import {
   startStep,
   waitFor,
   type HostSnapshot,
+  settledLeftovers,
 } from '@hull/testkit';
 import { detectLayout } from '../src/index.js';
-import { expectNoLeftovers } from './leftovers.js';
 import { stepProcess } from './step-process.js';
 
 const STEP = '04-cgroups';
@@ -66,7 +66,7 @@ beforeAll(() => {
   before = hostSnapshot();
 });
 afterAll(async () => {
-  await expectNoLeftovers(before, { paths: rootfs ? [rootfs] : [], cgroups: /\/hull\/[0-9a-f]{12}$/ });
+  expect(await settledLeftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 

@@ -3,9 +3,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxRootfs, collect, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { busyboxRootfs, collect, randomToken, requireRoot, waitFor, hostSnapshot, leftovers, type HostSnapshot } from '@hull/testkit';
 import { randomInt } from 'node:crypto';
-import { bridgeExists, freeSubnetBase, leftoversOf, makeTestNet, removeRoot, runNet, type Scope, scopeBefore, sh, startNet, type TestNet } from './net-fixture.js';
+import { bridgeExists, freeSubnetBase, makeTestNet, removeRoot, runNet, sh, startNet, type TestNet } from './net-fixture.js';
 
 function leaseFiles(net: TestNet): string[] {
   const dir = join(net.root, 'network');
@@ -15,14 +15,14 @@ function leaseFiles(net: TestNet): string[] {
 describe.skipIf(!requireRoot('06-network bad input'))('06-network: bad input and crashes', () => {
   let net: TestNet;
   let rootfs: string;
-  let before: Scope;
+  let before: HostSnapshot;
   beforeAll(() => {
-    before = scopeBefore();
+    before = hostSnapshot();
     net = makeTestNet();
     rootfs = busyboxRootfs();
   });
   afterAll(() => {
-    expect(leftoversOf(before, [net.bridge], [net.root, rootfs])).toEqual({});
+    expect(leftovers(before)).toEqual({});
     removeRoot(net);
   });
 

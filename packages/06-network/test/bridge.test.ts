@@ -2,20 +2,17 @@
 // the host sees, and that nothing is left. Network rule: traffic only to our
 // own bridge, after `ip route get` / `ip addr` say so.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxRootfs, collect, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { busyboxRootfs, collect, randomHostname, randomToken, requireRoot, waitFor, hostSnapshot, leftovers, type HostSnapshot } from '@hull/testkit';
 import {
   assertBridgeAddress,
   assertRoutedVia,
   bridgeExists,
   echoServer,
   freePort,
-  leftoversOf,
   makeTestNet,
   removeRoot,
   retryInContainer,
   runNet,
-  type Scope,
-  scopeBefore,
   sh,
   startNet,
   type TestNet,
@@ -25,14 +22,14 @@ import { randomInt } from 'node:crypto';
 describe.skipIf(!requireRoot('06-network bridge'))('06-network: a container on a bridge', () => {
   let net: TestNet;
   let rootfs: string;
-  let before: Scope;
+  let before: HostSnapshot;
   beforeAll(() => {
-    before = scopeBefore();
+    before = hostSnapshot();
     net = makeTestNet();
     rootfs = busyboxRootfs();
   });
   afterAll(() => {
-    expect(leftoversOf(before, [net.bridge], [net.root, rootfs])).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(bridgeExists(net)).toBe(false);
     removeRoot(net);
   });
@@ -108,14 +105,14 @@ describe.skipIf(!requireRoot('06-network bridge'))('06-network: a container on a
 describe.skipIf(!requireRoot('06-network none/host'))('06-network: --net none and --net host', () => {
   let net: TestNet;
   let rootfs: string;
-  let before: Scope;
+  let before: HostSnapshot;
   beforeAll(() => {
-    before = scopeBefore();
+    before = hostSnapshot();
     net = makeTestNet();
     rootfs = busyboxRootfs();
   });
   afterAll(() => {
-    expect(leftoversOf(before, [net.bridge], [net.root, rootfs])).toEqual({});
+    expect(leftovers(before)).toEqual({});
     removeRoot(net);
   });
 

@@ -1,6 +1,6 @@
 // What every network test file needs: its own bridge, subnet and HULL_ROOT
 // (test files run in parallel), the route assertion of the network rule, and
-// a leftover check scoped to what this file created.
+// and the leftover check is testkit's (it sees our links, routes, leases, ip_forward).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, connect } from 'node:net';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { expect } from 'vitest';
-import { descendants, hostSnapshot, randomToken, runStep, startStep, type HostSnapshot, type RunOptions } from '@hull/testkit';
+import { randomToken, runStep, startStep, type RunOptions } from '@hull/testkit';
 
 export interface TestNet {
   bridge: string;
@@ -135,52 +135,6 @@ export function readFrom(host: string, port: number, timeoutMs = 3000): Promise<
 export function retryInContainer(cmd: string): string {
   // Failed attempts (connection refused while the server starts) are not errors: keep them off stderr.
   return `i=0; until OUT=$( (${cmd}) 2>/dev/null) && [ -n "$OUT" ]; do i=$((i+1)); [ $i -ge 100 ] && exit 99; sleep 0.2; done; echo "$OUT"`;
-}
-
-export interface Scope {
-  snapshot: HostSnapshot;
-  routes: string[];
-}
-
-export function scopeBefore(): Scope {
-  return { snapshot: hostSnapshot(), routes: hostRoutes() };
-}
-
-/**
- * What this file left behind: links, netns and nft tables whose names carry
- * one of `names` (our bridge; veths are named after it), lease files, routes
- * that changed (other than those of links other test files are using), and
- * processes. Empty means clean.
- */
-export function leftoversOf(before: Scope, names: string[], roots: string[]): Record<string, string[]> {
-  const after = hostSnapshot();
-  const ours = (x: string) => names.some((n) => x.includes(n));
-  const out: Record<string, string[]> = {};
-  for (const key of ['links', 'netns', 'nftTables'] as const) {
-    const added = after[key].filter((x) => ours(x) && !before.snapshot[key].includes(x));
-    if (added.length) out[key] = added;
-  }
-  const mounts = after.mounts.filter((m) => roots.some((r) => m.includes(r)) && !before.snapshot.mounts.includes(m));
-  if (mounts.length) out.mounts = mounts;
-  // Routes of other test files' hull links come and go while we run: compare the rest.
-  const foreign = (r: string) => /\bdev hull/.test(r) && !ours(r);
-  const was = before.routes.filter((r) => !foreign(r));
-  const now = hostRoutes().filter((r) => !foreign(r));
-  const added = now.filter((r) => !was.includes(r));
-  const removed = was.filter((r) => !now.includes(r));
-  if (added.length) out.routesAdded = added;
-  if (removed.length) out.routesRemoved = removed;
-  const leases = roots.flatMap((r) => {
-    try {
-      return sh('find', [join(r, 'network'), '-name', '*.json']).trim().split('\n').filter(Boolean);
-    } catch {
-      return [];
-    }
-  });
-  if (leases.length) out.leases = leases;
-  const procs = descendants();
-  if (procs.length) out.processes = procs.map(String);
-  return out;
 }
 
 export function removeRoot(net: TestNet): void {

@@ -8,9 +8,9 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxRootfs, collect, randomToken, requireRoot, udpReplyBinary, waitFor } from '@hull/testkit';
+import { busyboxRootfs, collect, randomToken, requireRoot, udpReplyBinary, waitFor, hostSnapshot, leftovers, type HostSnapshot } from '@hull/testkit';
 import { randomInt } from 'node:crypto';
-import { assertBridgeAddress, bridgeExists, freePort, leftoversOf, makeTestNet, readFrom, removeRoot, runNet, type Scope, scopeBefore, startNet, type TestNet } from './net-fixture.js';
+import { assertBridgeAddress, bridgeExists, freePort, makeTestNet, readFrom, removeRoot, runNet, startNet, type TestNet } from './net-fixture.js';
 
 /** Is something listening on 0.0.0.0/127.0.0.1:port? (Try to take it ourselves.) */
 async function portTaken(port: number): Promise<boolean> {
@@ -73,18 +73,18 @@ async function udpAsk(host: string, port: number, message: string, timeoutMs = 3
 describe.skipIf(!requireRoot('06-network publish'))('06-network: --publish', () => {
   let net: TestNet;
   let rootfs: string;
-  let before: Scope;
+  let before: HostSnapshot;
   /** A busybox rootfs of our own with /udp-reply in it (the shared one is not ours to change). */
   let udpRootfs: string;
   beforeAll(() => {
-    before = scopeBefore();
+    before = hostSnapshot();
     net = makeTestNet();
     rootfs = busyboxRootfs();
     udpRootfs = busyboxRootfs(mkdtempSync(join(tmpdir(), 'hull-06-udp-')));
     writeFileSync(join(udpRootfs, 'udp-reply'), udpReplyBinary(), { mode: 0o755 });
   });
   afterAll(() => {
-    expect(leftoversOf(before, [net.bridge], [net.root, rootfs, udpRootfs])).toEqual({});
+    expect(leftovers(before)).toEqual({});
     removeRoot(net);
     rmSync(udpRootfs, { recursive: true, force: true });
   });

@@ -4,8 +4,8 @@
 // another host (a small fake registry on 127.0.0.1 plays those parts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, descendants, freePort, hostSnapshot, type HostSnapshot, randomToken } from '@hull/testkit';
-import { ourLeftovers, dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, tempDir } from './helpers.js';
+import { buildImage, descendants, freePort, hostSnapshot, type HostSnapshot, randomToken, leftovers } from '@hull/testkit';
+import { dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, tempDir } from './helpers.js';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 
@@ -17,7 +17,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   removeTempDirs();
-  expect(ourLeftovers(before)).toEqual({});
+  expect(leftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { type HostSnapshot, hostSnapshot, leftovers, randomToken, type RunResult, runStep } from '@hull/testkit';
+import { randomToken, type RunResult, runStep } from '@hull/testkit';
 
 export const registries = inject('registries');
 
@@ -69,22 +69,3 @@ export function listDir(path: string): string[] {
   return existsSync(path) ? readdirSync(path).sort() : [];
 }
 
-/**
- * The leftover check, scoped to what this package creates: other packages'
- * tests run at the same time and make their own mounts, links and cgroups.
- * Ours carry "hull-07-" (temp dirs, so every mount under them) or a bridge
- * name a test registered in `ownLinks`; cgroups are checked by the test that
- * makes one (it reads the path from inside the container).
- */
-export const ownLinks = new Set<string>();
-
-export function ourLeftovers(before: HostSnapshot): Record<string, string[]> {
-  const diff = leftovers(before, hostSnapshot());
-  const out: Record<string, string[]> = {};
-  const mounts = (diff.mounts ?? []).filter((m) => m.includes('hull-07-'));
-  const links = (diff.links ?? []).filter((l) => [...ownLinks].some((o) => l.startsWith(o)));
-  if (mounts.length) out.mounts = mounts;
-  if (links.length) out.links = links;
-  if (diff.hostname) out.hostname = diff.hostname;
-  return out;
-}

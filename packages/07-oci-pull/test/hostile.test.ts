@@ -17,8 +17,9 @@ import {
   startStep,
   waitFor,
   collect,
+  leftovers,
 } from '@hull/testkit';
-import { ourLeftovers, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
+import { expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
 import { startProxy } from './proxy.js';
 
 const anon = registries.anonymous.host;
@@ -29,7 +30,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   removeTempDirs();
-  expect(ourLeftovers(before)).toEqual({});
+  expect(leftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 

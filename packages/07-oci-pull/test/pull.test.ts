@@ -18,10 +18,11 @@ import {
   registryBlobPath,
   requireRoot,
   run,
+  leftovers,
 } from '@hull/testkit';
 import { rmSync } from 'node:fs';
 import { startProxy } from './proxy.js';
-import { ourLeftovers, dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
+import { dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
 
 const anon = registries.anonymous.host;
 
@@ -31,7 +32,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   removeTempDirs();
-  expect(ourLeftovers(before)).toEqual({});
+  expect(leftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 

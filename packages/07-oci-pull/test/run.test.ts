@@ -16,8 +16,9 @@ import {
   randomHostname,
   randomToken,
   requireRoot,
+  leftovers,
 } from '@hull/testkit';
-import { ownLinks, ourLeftovers, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, tempDir } from './helpers.js';
+import { expectOneLine, images, listDir, registries, removeTempDirs, repo, step, tempDir } from './helpers.js';
 
 const anon = registries.anonymous.host;
 
@@ -28,7 +29,7 @@ describe.skipIf(!requireRoot('07-oci-pull run'))('07-oci-pull: run', () => {
   });
   afterAll(() => {
     removeTempDirs();
-    expect(ourLeftovers(before)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 
@@ -158,7 +159,6 @@ describe.skipIf(!requireRoot('07-oci-pull run'))('07-oci-pull: run', () => {
       if (!routes.includes(`${b}.`)) base = b;
     }
     const bridge = `hull7${randomToken(5)}`;
-    ownLinks.add(bridge);
     const r = await step(['run', `${anon}/${name}:v1`, '--', 'sh', '-c', 'ls /sys/class/net; ip -4 -o addr show eth0'], root, {
       HULL_BRIDGE: bridge,
       HULL_SUBNET: `${base}.0/24`,

@@ -19,8 +19,9 @@ import {
   requireRoot,
   type RunningRegistry,
   startRegistry,
+  leftovers,
 } from '@hull/testkit';
-import { dockerConfig, expectOneLine, images, listDir, ourLeftovers, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
+import { dockerConfig, expectOneLine, images, listDir, registries, removeTempDirs, repo, step, storeProblems, tempDir } from './helpers.js';
 
 const anon = registries.anonymous.host;
 const started: RunningRegistry[] = [];
@@ -62,7 +63,7 @@ afterAll(async () => {
   await Promise.all(started.map((r) => r.stop()));
   removeTempDirs();
   if (process.getuid?.() !== 0) return;
-  expect(ourLeftovers(before)).toEqual({});
+  expect(leftovers(before)).toEqual({});
   expect(descendants()).toEqual([]);
 });
 

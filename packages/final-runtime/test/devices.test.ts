@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, requireRoot, run, waitFor } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, requireRoot, run, waitFor } from '@hull/testkit';
+import { BIN, HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 const DENY_BPF = fileURLToPath(new URL('./fixtures/deny-bpf.mjs', import.meta.url));
 const PROGRAM_ONLY = { HULL_DEVICE_CONTROL: 'program' };
@@ -55,7 +55,7 @@ describe.skipIf(!requireRoot('final-runtime device nodes'))('hull run: device no
     rmSync(dir, { recursive: true, force: true });
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 
@@ -176,7 +176,7 @@ describe.skipIf(!requireRoot('final-runtime device nodes'))('hull run: device no
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^hull: cgroup hull\/[0-9a-f]{64}: cannot attach the device program, and hull does not run without a device allow list: bpf\("BPF_PROG_LOAD", .*\): EPERM/);
     expect(root.mounts()).toEqual([]);
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(root.containers()).toEqual([]);
   });
 });

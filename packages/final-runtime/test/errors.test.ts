@@ -1,8 +1,8 @@
 // Bad input: one line `hull: ...`, docker's exit code, no stack trace,
 // nothing left behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, freePort, hostSnapshot, randomToken, requireRoot } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, registryHost, requireBuild } from './hull.js';
+import { descendants, freePort, hostSnapshot, leftovers, randomToken, requireRoot } from '@hull/testkit';
+import { HullRoot, pushBusybox, registryHost, requireBuild } from './hull.js';
 
 function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');
@@ -25,7 +25,7 @@ describe.skipIf(!requireRoot('final-runtime errors'))('hull on bad input', () =>
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, descendants, hostSnapshot, randomToken, repoRoot, requireRoot, runStep, type RunResult, waitFor } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { collect, descendants, hostSnapshot, leftovers, randomToken, repoRoot, requireRoot, type RunResult, runStep, waitFor } from '@hull/testkit';
+import { BIN, HullRoot, pushBusybox, requireBuild } from './hull.js';
 import { probeBinary } from './probe.js';
 
 /** A tiny dynamic ELF whose PT_INTERP names `interp`. */
@@ -161,7 +161,7 @@ describe.skipIf(!requireRoot('final-runtime exec path'))('the join and exec path
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     rmSync(work, { recursive: true, force: true });
     expect(descendants()).toEqual([]);
   });

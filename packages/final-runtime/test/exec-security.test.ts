@@ -6,9 +6,9 @@
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { statusMask } from '../src/security/capabilities.js';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 /** docker's 14 default capabilities, as /proc/PID/status shows them. */
 const DEFAULT_MASK = 0xa80425fbn;
@@ -44,7 +44,7 @@ describe.skipIf(!requireRoot('final-runtime exec hardening'))('hull exec: the co
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -3,8 +3,8 @@
 // unless overridden; the errors docker gives.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomExitCode, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomExitCode, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime exec'))('hull exec', () => {
   const root = new HullRoot();
@@ -29,7 +29,7 @@ describe.skipIf(!requireRoot('final-runtime exec'))('hull exec', () => {
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

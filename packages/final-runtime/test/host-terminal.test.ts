@@ -9,8 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { BIN, HullRoot, pushBusybox, requireBuild } from './hull.js';
 import { probeBinary } from './probe.js';
 
 /** Field 6 of /proc/PID/stat: the session id (the comm field may hold blanks, so split after its ")"). */
@@ -75,7 +75,7 @@ describe.skipIf(!requireRoot('final-runtime host terminal'))('the host terminal 
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
   });
 
   it('hull run (no -t): TIOCSTI fails everywhere, the host shell receives nothing, PID 1 leads its own session', async () => {

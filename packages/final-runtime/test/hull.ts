@@ -1,14 +1,13 @@
 // Test harness: the compiled `hull` bin as a child process, a temp HULL_ROOT
 // per test file, and busybox images pushed to chapter 07's test registry.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, type FSWatcher, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import {
   busyboxImage,
-  type HostSnapshot,
-  leftovers,
   busyboxRootfs,
+  claimLeftovers,
   type ImageConfigSpec,
   type LayerEntry,
   type LayerSpec,
@@ -46,10 +45,32 @@ export class HullRoot {
   /** Every container id this root ever held, for the leftover check. */
   readonly seenIds: string[] = [];
 
+  /**
+   * hull names a container's cgroups (hull/<id>) after an id it chooses. A
+   * foreground --rm container's directory is gone by the time `hull run`
+   * returns, so watch the store (inotify queues every mkdir) and hand each id
+   * to the leftover check: its cgroups, processes and mounts are ours.
+   */
+  private readonly watcher: FSWatcher;
+
+  constructor() {
+    mkdirSync(join(this.dir, 'containers'));
+    this.watcher = watch(join(this.dir, 'containers'), (_event, name) => {
+      if (name) this.saw(String(name));
+    });
+  }
+
+  private saw(id: string): void {
+    // Only ids: the store also makes temp files beside them.
+    if (!/^[0-9a-f]{64}$/.test(id) || this.seenIds.includes(id)) return;
+    this.seenIds.push(id);
+    claimLeftovers({ names: [id] });
+  }
+
   async hull(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const r = await run('node', [BIN, ...args], { timeoutMs: 120_000, ...opts, env: this.env(opts.env) });
-    for (const id of this.containers()) if (!this.seenIds.includes(id)) this.seenIds.push(id);
-    for (const m of r.stdout.match(/\b[0-9a-f]{64}\b/g) ?? []) if (!this.seenIds.includes(m)) this.seenIds.push(m);
+    for (const id of this.containers()) this.saw(id);
+    for (const m of r.stdout.match(/\b[0-9a-f]{64}\b/g) ?? []) this.saw(m);
     return r;
   }
 
@@ -79,24 +100,9 @@ export class HullRoot {
   }
 
   dispose(): void {
+    this.watcher.close();
     if (this.mounts().length === 0) rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * The leftover check for what this file could have made: other packages'
- * tests run at the same time and create their own hull* links and netns, so
- * only entries naming our root or one of our containers count.
- */
-export function ownLeftovers(before: HostSnapshot, root: HullRoot): Partial<Record<keyof HostSnapshot, string[]>> {
-  const diff = leftovers(before);
-  const ours = (entry: string) => entry.includes(root.dir) || entry.includes(root.bridge) || root.seenIds.some((id) => entry.includes(id.slice(0, 12)));
-  const out: Partial<Record<keyof HostSnapshot, string[]>> = {};
-  for (const [key, list] of Object.entries(diff) as [keyof HostSnapshot, string[]][]) {
-    const mine = key === 'hostname' ? list : list.filter(ours);
-    if (mine.length) out[key] = mine;
-  }
-  return out;
 }
 
 export function registryHost(): string {

@@ -2,9 +2,9 @@
 // rm, inspect; one shared supervisor that goes away when nothing runs; the
 // errors docker gives for the wrong order of things.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomExitCode, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { descendants, hostSnapshot, leftovers, randomExitCode, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { existsSync, readFileSync } from 'node:fs';
-import { alive, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { alive, HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -38,7 +38,7 @@ describe.skipIf(!requireRoot('final-runtime lifecycle'))('hull run -d and the li
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -3,8 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, run, waitFor } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, run, waitFor } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime limits'))('hull run -m / --cpus / --pids-limit', () => {
   const root = new HullRoot();
@@ -41,7 +41,7 @@ describe.skipIf(!requireRoot('final-runtime limits'))('hull run -m / --cpus / --
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, descendants, freePort, hostSnapshot, randomToken, requireRoot, udpReplyBinary, waitFor } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { collect, descendants, freePort, hostSnapshot, leftovers, randomToken, requireRoot, udpReplyBinary, waitFor } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 function hostLinks(): string[] {
   return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
@@ -88,7 +88,7 @@ describe.skipIf(!requireRoot('final-runtime network'))('hull run --network / -p'
     expect(hostLinks().filter((l) => l.startsWith(root.bridge))).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -3,8 +3,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, descendants, hostSnapshot, randomExitCode, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { collect, descendants, hostSnapshot, leftovers, randomExitCode, randomHostname, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime run'))('hull run (foreground)', () => {
   const root = new HullRoot();
@@ -25,7 +25,7 @@ describe.skipIf(!requireRoot('final-runtime run'))('hull run (foreground)', () =
   afterAll(() => {
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeSpec } from '@hull/sys';
-import { busyboxRootfs, repoRoot, run, type RunOptions, type RunResult, randomToken } from '@hull/testkit';
+import { busyboxRootfs, claimLeftovers, repoRoot, run, type RunOptions, type RunResult, randomToken } from '@hull/testkit';
+import { createHash } from 'node:crypto';
 
 // The bin podman and containerd are pointed at: it loads the bundle in build/.
 export const RUNTIME_BIN = join(repoRoot, 'packages/final-runtime/bin/hull-runtime.js');
@@ -80,4 +81,18 @@ export class RuntimeRoot {
   }
 }
 
-export const newId = (): string => `rt-${randomToken(10)}`;
+/**
+ * The name of the devices cgroup hull-runtime makes for cgroup `cgroupName`
+ * (src/runtime/create.ts: rt-<24 hex of its sha256>), claimed for the
+ * leftover check: nothing in it is named after the container's id.
+ */
+export function claimDeviceCgroup(cgroupName: string): void {
+  claimLeftovers({ names: [`rt-${createHash('sha256').update(cgroupName).digest('hex').slice(0, 24)}`] });
+}
+
+/** A container id of this test file's own; its default cgroup (hull/<id>) and devices cgroup are the leftover check's to see. */
+export function newId(): string {
+  const id = `rt-${randomToken(10)}`;
+  claimDeviceCgroup(id);
+  return id;
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostSnapshot, type HostSnapshot, leftovers, randomToken, waitFor } from '@hull/testkit';
 import { alive } from './hull.js';
-import { baseSpec, newId, RUNTIME_BIN, RuntimeRoot } from './runtime-kit.js';
+import { baseSpec, claimDeviceCgroup, newId, RUNTIME_BIN, RuntimeRoot } from './runtime-kit.js';
 
 const rt = new RuntimeRoot();
 let before: HostSnapshot;
@@ -22,11 +22,10 @@ afterAll(async () => {
   // A test that failed half-way leaves its container: delete it, so one failure does not leak
   // a waiting init; the leftover check below still fails on anything delete cannot remove.
   for (const id of rt.entries()) await rt.rt(['delete', '--force', id]);
-  // Only what this file could have made: our root, our ids (rt-<10 hex>), our device cgroups (rt-<24 hex>).
+  // Only what this file made: our root, our ids (newId), their device cgroups (claimDeviceCgroup).
   const diff = leftovers(before);
-  const ours = Object.fromEntries(Object.entries(diff).map(([k, list]) => [k, (list as string[]).filter((e) => e.includes(rt.dir) || /\brt-([0-9a-f]{10}|[0-9a-f]{24})\b/.test(e))]).filter(([, l]) => l.length));
   rt.dispose();
-  expect(ours).toEqual({});
+  expect(diff).toEqual({});
 });
 
 function pidsCgroupDir(id: string): string {
@@ -92,6 +91,7 @@ describe('hull-runtime run', () => {
     const spec = baseSpec(['sh', '-c', 'cat /sys/fs/cgroup/pids/pids.max; cat /proc/self/cgroup | grep pids']);
     spec.linux!.resources!.pids = { limit: 7 + Math.floor(Math.random() * 50) };
     spec.linux!.cgroupsPath = `/${parent}/${id}`;
+    claimDeviceCgroup(`${parent}/${id}`);
     const r = await rt.rt(['run', '--bundle', rt.bundle(spec), id]);
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\n')[0]).toBe(String(spec.linux!.resources!.pids.limit));

@@ -3,9 +3,9 @@
 // covered in security.test.ts; here each flag must reach the container.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot } from '@hull/testkit';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot } from '@hull/testkit';
 import { statusMask } from '../src/security/capabilities.js';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 const DEFAULT_MASK = 0xa80425fbn;
 
@@ -22,7 +22,7 @@ describe.skipIf(!requireRoot('final-runtime security flags'))('hull run: hardene
   afterAll(() => {
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

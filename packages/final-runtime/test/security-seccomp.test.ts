@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, waitFor } from '@hull/testkit';
 import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from '../src/security/syscall-table.js';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 const PROBE_C = String.raw`
 #define _GNU_SOURCE
@@ -88,7 +88,7 @@ describe.skipIf(!requireRoot('final-runtime seccomp allow list'))('hull run: the
     expect(root.mounts()).toEqual([]);
     root.dispose();
     rmSync(work, { recursive: true, force: true });
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -5,8 +5,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime storage'))('rootfs drivers', () => {
   const root = new HullRoot();
@@ -27,7 +27,7 @@ describe.skipIf(!requireRoot('final-runtime storage'))('rootfs drivers', () => {
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

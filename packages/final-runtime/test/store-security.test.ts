@@ -8,8 +8,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, pushImage, randomToken, requireRoot, run, waitFor, writeOciLayout } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, pushBusybox, registryHost, requireBuild } from './hull.js';
+import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, leftovers, pushImage, randomToken, requireRoot, run, waitFor, writeOciLayout } from '@hull/testkit';
+import { BIN, HullRoot, pushBusybox, registryHost, requireBuild } from './hull.js';
 
 /** Every file under dir with its mode and content, to prove nothing there was touched. */
 function snapshot(dir: string): string[] {
@@ -73,7 +73,7 @@ describe.skipIf(!requireRoot('final-runtime store security'))('the store and hos
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -8,8 +8,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, run, waitFor, withPasswdLockRetry } from '@hull/testkit';
-import { alive, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, run, waitFor, withPasswdLockRetry } from '@hull/testkit';
+import { alive, HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 /** Send `bytes` on a fresh connection (optionally half-closing after), and collect the answer until the supervisor closes. */
 function rawRequest(socket: string, bytes: string | Buffer, halfClose = false): Promise<string> {
@@ -76,7 +76,7 @@ describe.skipIf(!requireRoot('final-runtime supervisor security'))('the supervis
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -6,8 +6,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { hostSnapshot, type HostSnapshot, issueCert, makeCA, randomToken, requireRoot, type RunningRegistry, startRegistry } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { hostSnapshot, type HostSnapshot, issueCert, leftovers, makeCA, randomToken, requireRoot, type RunningRegistry, startRegistry } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime tls'))('hull with a TLS registry', () => {
   const root = new HullRoot();
@@ -37,7 +37,7 @@ describe.skipIf(!requireRoot('final-runtime tls'))('hull with a TLS registry', (
     }
     rmSync(work, { recursive: true, force: true });
     rmSync(config, { recursive: true, force: true });
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     root.dispose();
   });
 

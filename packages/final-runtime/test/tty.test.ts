@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, waitFor } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot, waitFor } from '@hull/testkit';
+import { BIN, HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime tty'))('hull run -it under tmux', () => {
   const root = new HullRoot();
@@ -32,7 +32,7 @@ describe.skipIf(!requireRoot('final-runtime tty'))('hull run -it under tmux', ()
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
   });
 
   it('is a usable shell: prompt, window size and resize, Ctrl-C, exit code', async () => {

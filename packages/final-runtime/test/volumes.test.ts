@@ -3,8 +3,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot } from '@hull/testkit';
-import { HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, leftovers, randomToken, requireRoot } from '@hull/testkit';
+import { HullRoot, pushBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime volumes'))('hull run -v / --read-only', () => {
   const root = new HullRoot();
@@ -21,7 +21,7 @@ describe.skipIf(!requireRoot('final-runtime volumes'))('hull run -v / --read-onl
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -19,7 +19,7 @@ import {
   formatRuntimeCall,
   freePort,
   hostSnapshot,
-  leftovers,
+  settledLeftovers,
   mountsUnder,
   type Podman,
   randomExitCode,
@@ -131,16 +131,13 @@ export function clientSuite(RUNTIME: string): void {
 
     afterAll(async () => {
       const dirs = [podman?.dir, containerd?.dir].filter((d): d is string => d !== undefined);
-      const prefixes = [podman?.cgroupParent, containerd?.cgroupPrefix].filter((d): d is string => d !== undefined);
       if (process.env.HULL_CLIENT_TRANSCRIPT) writeFileSync(process.env.HULL_CLIENT_TRANSCRIPT, `${transcript.join('\n')}\n`);
       await podman?.stop();
       await containerd?.stop();
       rmSync(work, { recursive: true, force: true });
       for (const d of dirs) expect(existsSync(d)).toBe(false);
-      // Only what is ours: other suites run on this host at the same time.
-      const diff = leftovers(before);
-      const ours = (e: string): boolean => dirs.some((d) => e.includes(d)) || prefixes.some((p) => e.includes(p));
-      expect({ mounts: (diff.mounts ?? []).filter(ours), cgroups: (diff.cgroups ?? []).filter(ours) }).toEqual({ mounts: [], cgroups: [] });
+      // The one leftover check, of what this suite owns (its temp dirs, its cgroup parents: leftover-scope.ts).
+      expect(await settledLeftovers(before)).toEqual({});
       expect(hostDefaults.filter((p) => existsSync(p))).toEqual(hostDefaultsBefore);
       expect(podman.processes()).toEqual([]);
       expect(containerd.processes()).toEqual([]);

@@ -1,5 +1,6 @@
 export * from './process.js';
 export * from './host.js';
+export * from './leftover-scope.js';
 export * from './random.js';
 export * from './busybox.js';
 export * from './oci-image.js';

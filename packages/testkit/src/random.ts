@@ -1,8 +1,14 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { claimLeftovers } from './leftover-scope.js';
 
-/** A random lowercase token: hostnames, file names, markers. */
+/**
+ * A random lowercase token: hostnames, file names, markers. Whatever a test
+ * names with one is its own for the leftover check (leftover-scope.ts).
+ */
 export function randomToken(len = 8): string {
-  return randomBytes(Math.ceil(len / 2)).toString('hex').slice(0, len);
+  const token = randomBytes(Math.ceil(len / 2)).toString('hex').slice(0, len);
+  claimLeftovers({ names: [token] });
+  return token;
 }
 
 export function randomHostname(): string {
