@@ -1,15 +1,20 @@
-// Start a created container and see it through to its end: the host-side
-// half of `hull run`, shared by the foreground CLI and the supervisor of
-// detached containers.
+// Start a created container and see it through to its end: the engine half
+// of `hull run`, shared by the foreground CLI and the supervisor of detached
+// containers. It owns what a runtime knows nothing of (the image, the store,
+// the network, the UX) and hands the rest to the runtime library as a
+// bundle, exactly as it would hand it to runc (docs/oci-runtime.md, "The
+// engine"):
 //
-//   mount the overlay -> /etc files -> resolve the user -> runContainer
-//   (chapter 01's loop, with our init stage: chapter 03's setupRootfs + ours)
-//   -> PID 1 runs: record pid -> it exits: record the code, unmount, clean up.
+//   lease an address (-p: proxies) -> mount the overlay -> /etc files,
+//   volumes, the image's user -> config.json (specFromContainerConfig) in
+//   containers/<id>/bundle -> runtime create (hull-runtime's library,
+//   in-process) -> wire the network into the init's netns (CNI's ADD) ->
+//   runtime start -> its report pipe's EOF: the command runs -> it exits:
+//   runtime delete, release the network, unmount, record the code.
 import { lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { ContainerError, extname, runContainer } from '@hull/01-uts';
-import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf, ROOTFS_NAMESPACES } from '@hull/03-chroot-proc';
+import { ContainerError, signals, StdioRelay } from '@hull/01-uts';
+import { hostsFile, isKind, missingMountpoints, prepareEtc, resolvConf } from '@hull/03-chroot-proc';
 import {
   acquireLease,
   attachToBridge,
@@ -21,19 +26,19 @@ import {
   listenPublished,
   type Proxy,
   releaseLease,
+  writeFileAtomic,
 } from '@hull/06-network';
-import { type Cgroup, createCgroup } from '@hull/04-cgroups';
-import { checkStageReadable, currentCaller, planUserNamespace, toHost, userNamespaceProblem, type UserNamespacePlan, writeIdMaps } from '@hull/05-userns';
+import { currentCaller, planUserNamespace, toHost, userNamespaceProblem, type UserNamespacePlan } from '@hull/05-userns';
 import { resolveUser } from '@hull/07-oci-pull';
-import { prepareVolumes } from './volumes.js';
-import { type Namespace, processStartTime } from '@hull/sys';
-import { mergeEnv } from './container-config.js';
-import type { HullSpec } from './init.js';
+import { close, exitCodeOf, processStartTime } from '@hull/sys';
 import { mountRootfs, rootfsPaths, unmountRootfs } from './rootfs.js';
-import { attachDeviceProgram, DeviceCgroup } from './security/devices.js';
+import { type Created, createContainer, readExecReport } from './runtime/create.js';
+import { deleteContainer, startContainer as startCreated } from './runtime/lifecycle.js';
 import { planSecurity } from './security/plan.js';
+import { specFromContainerConfig, specJson } from './spec-from-config.js';
 import { type ContainerConfig, containerDir, hullRoot, removeContainerDir, updateState } from './store.js';
 import { trace } from './trace.js';
+import { prepareVolumes } from './volumes.js';
 
 export interface Started {
   pid: number;
@@ -44,6 +49,20 @@ export interface Started {
 /** Where the container's /etc/hostname, hosts and resolv.conf are generated for its mount namespace. */
 function etcDir(id: string, root: string): string {
   return join(containerDir(id, root), 'etc');
+}
+
+/** The bundle the engine writes for the runtime: config.json only, its root.path is the mounted overlay. */
+export function bundleDir(id: string, root: string): string {
+  return join(containerDir(id, root), 'bundle');
+}
+
+/**
+ * The runtime library's --root for this container: its state.json and exec
+ * FIFO. Inside the container's own directory, so whatever removes that
+ * (`rm`, even after a crash of this monitor) removes them too.
+ */
+export function runtimeRoot(id: string, root: string): string {
+  return join(containerDir(id, root), 'runtime');
 }
 
 /**
@@ -76,8 +95,81 @@ function checkTraversable(path: string, uid: number): void {
   }
 }
 
-function namespacesOf(config: ContainerConfig): Namespace[] {
-  return [...ROOTFS_NAMESPACES, ...(config.network === 'host' ? [] : (['net'] as Namespace[]))];
+/** What a container holds of the host's network: a lease on the bridge, port proxies. */
+interface Network {
+  lease?: Lease;
+  proxies: Proxy[];
+}
+
+/**
+ * Everything before the runtime: the network's address, the rootfs, the
+ * files it binds, and the bundle that says all of it. Returns the bundle's
+ * directory; what it made is recorded for `finish` (and `rm`) to undo.
+ */
+async function prepareBundle(config: ContainerConfig, root: string, net: Network): Promise<string> {
+  const { id } = config;
+  if (config.network === 'bridge') {
+    // Chapter 06: an address on the bridge (made by the first container), and a proxy per -p.
+    net.lease = acquireLease(bridgeNetworkFromEnv({ ...process.env, HULL_ROOT: root }));
+    const address = net.lease.address;
+    updateState(id, (s) => (s.ipAddress = address), root);
+    for (const mapping of config.publish) net.proxies.push(await listenPublished(mapping, address));
+  }
+  let plan: UserNamespacePlan | undefined;
+  if (config.userns === 'remap') {
+    // Chapter 05: the default remap (0 -> 100000, 65536 ids), checked before anything is cloned.
+    plan = planUserNamespace({ caller: currentCaller() });
+    const problem = userNamespaceProblem(false);
+    if (problem) throw new ContainerError(problem);
+    checkTraversable(rootfsPaths(id, root).rootfs, toHost(plan.uidMap, 0)!);
+  }
+  // The mark bench/report.ts keeps its phases by; the cgroup itself is made by the runtime's create now.
+  trace('cgroup');
+  const driver = await mountRootfs(id, config, root, plan);
+  trace('overlay');
+  updateState(id, (s) => (s.rootfsDriver = driver), root);
+  const { rootfs } = rootfsPaths(id, root);
+  createMountpoints(rootfs);
+  const missing = missingMountpoints(rootfs);
+  if (missing.length) throw new ContainerError(`image ${config.image}: ${missing.join(', ')} must be directories`);
+  const user = resolveUser(rootfs, config.user);
+  // docs/hardening.md: planned from docker's flags here, written into the spec, applied by the runtime.
+  const security = planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } });
+  for (const warning of security.warnings) process.stderr.write(`hull: warning: ${warning}\n`);
+  const etc = etcDir(id, root);
+  rmSync(etc, { recursive: true, force: true });
+  mkdirSync(etc, { mode: 0o755 });
+  const etcBinds = prepareEtc(rootfs, etc, {
+    hostname: `${config.hostname}\n`,
+    hosts: net.lease ? hostsFileWithAddress(config.hostname, net.lease.address) : hostsFile(config.hostname),
+    'resolv.conf': net.lease ? hostResolvConf() : resolvConf(config.network !== 'host'),
+  });
+  const spec = specFromContainerConfig({
+    config,
+    user,
+    rootfs,
+    security,
+    // Volumes after the /etc files, so a volume may cover one of them.
+    binds: [...etcBinds, ...prepareVolumes(root, rootfs, config.volumes)],
+    tmp: isKind(join(rootfs, 'tmp'), 'directory'),
+    ...(plan ? { userns: { uidMap: plan.uidMap, gidMap: plan.gidMap } } : {}),
+  });
+  const bundle = bundleDir(id, root);
+  rmSync(bundle, { recursive: true, force: true });
+  mkdirSync(bundle, { mode: 0o700 });
+  writeFileAtomic(join(bundle, 'config.json'), specJson(spec), 0o600);
+  trace('spec');
+  return bundle;
+}
+
+/**
+ * CNI's ADD, between the runtime's create and start: the init waits on its
+ * exec FIFO in the network namespace the runtime made for it, and we wire
+ * that namespace from the host: eth0 on the bridge, or just lo up.
+ */
+function wireNetwork(config: ContainerConfig, net: Network, pid: number): void {
+  if (net.lease) attachToBridge(net.lease, pid);
+  else if (config.network === 'none') bringUpLoopback(pid);
 }
 
 /**
@@ -88,160 +180,104 @@ function namespacesOf(config: ContainerConfig): Namespace[] {
 export async function startContainer(config: ContainerConfig, stdio: [number, number, number], root = hullRoot()): Promise<Started> {
   const { id } = config;
   const monitorPid = process.pid;
-  let spec: HullSpec;
-  let cgroup: Cgroup | undefined;
-  let plan: UserNamespacePlan | undefined;
-  let devicesCgroup: DeviceCgroup | undefined;
-  const stage = new URL(`./init${extname(import.meta.url)}`, import.meta.url);
   const net: Network = { proxies: [] };
+  const rtRoot = runtimeRoot(id, root);
+  // Pipes in place of our terminal (01's stdio.ts); with -t, stdio is the container's own pty, passed as is.
+  const relay = config.tty ? undefined : StdioRelay.open(stdio);
+  // From before the clone: a signal that comes while we set up waits for the command (01's signals.ts).
+  const signalSession = signals.session();
+  let created: Created | undefined;
   try {
-    // Every container gets its cgroup, limits or not, so its processes can be counted and killed as one.
-    cgroup = createCgroup(id, config.limits);
-    trace('cgroup');
-    const dirs = [...cgroup.dirs];
-    updateState(id, (s) => (s.cgroupDirs = dirs), root);
-    if (config.network === 'bridge') {
-      // Chapter 06: an address on the bridge (made by the first container), and a proxy per -p.
-      net.lease = acquireLease(bridgeNetworkFromEnv({ ...process.env, HULL_ROOT: root }));
-      const address = net.lease.address;
-      updateState(id, (s) => (s.ipAddress = address), root);
-      for (const mapping of config.publish) net.proxies.push(await listenPublished(mapping, address));
-    }
-    if (config.userns === 'remap') {
-      // Chapter 05: the default remap (0 -> 100000, 65536 ids), checked before anything is cloned.
-      plan = planUserNamespace({ caller: currentCaller() });
-      const problem = userNamespaceProblem(false);
-      if (problem) throw new ContainerError(problem);
-      checkStageReadable(fileURLToPath(stage), toHost(plan.uidMap, 0)!, toHost(plan.gidMap, 0)!);
-      checkTraversable(rootfsPaths(id, root).rootfs, toHost(plan.uidMap, 0)!);
-    }
-    const driver = await mountRootfs(id, config, root, plan);
-    trace('overlay');
-    updateState(id, (s) => (s.rootfsDriver = driver), root);
-    const { rootfs } = rootfsPaths(id, root);
-    createMountpoints(rootfs);
-    const missing = missingMountpoints(rootfs);
-    if (missing.length) throw new ContainerError(`image ${config.image}: ${missing.join(', ')} must be directories`);
-    const user = resolveUser(rootfs, config.user);
-    // docs/hardening.md: planned here, applied by init, which also joins the devices cgroup.
-    const security = planSecurity({ ...config.security, user: { uid: user.uid, gid: user.gid, groups: user.groups } });
-    for (const warning of security.warnings) process.stderr.write(`hull: warning: ${warning}\n`);
-    if (security.deviceProgram) attachDeviceProgram(cgroup, security.deviceProgram);
-    trace('devices');
-    const devices = security.deviceCgroup ? DeviceCgroup.create(security.deviceCgroup.mountPoint, id, security.deviceCgroup.rules) : undefined;
-    devicesCgroup = devices;
-    // Recorded with the others, so `rm` removes it too if this monitor dies first.
-    if (devices) updateState(id, (s) => s.cgroupDirs.push(devices.path), root);
-    const etc = etcDir(id, root);
-    rmSync(etc, { recursive: true, force: true });
-    mkdirSync(etc, { mode: 0o755 });
-    const binds = prepareEtc(rootfs, etc, {
-      hostname: `${config.hostname}\n`,
-      hosts: net.lease ? hostsFileWithAddress(config.hostname, net.lease.address) : hostsFile(config.hostname),
-      'resolv.conf': net.lease ? hostResolvConf() : resolvConf(config.network !== 'host'),
+    const bundle = await prepareBundle(config, root, net);
+    created = await createContainer({
+      root: rtRoot,
+      id,
+      bundle,
+      detach: false,
+      stdio: relay?.stdio ?? stdio,
+      execReport: true,
+      deviceCgroupId: id,
     });
-    spec = {
-      argv: config.argv,
-      // docker sets HOME from the user's passwd entry unless the env has one.
-      env: mergeEnv([`HOME=${user.home}`], config.env),
-      hostname: config.hostname,
-      rootfs,
-      // Volumes after the /etc files, so a volume may cover one of them.
-      binds: [...binds, ...prepareVolumes(root, rootfs, config.volumes)],
-      tmp: isKind(join(rootfs, 'tmp'), 'directory'),
-      workdir: config.workdir,
-      readonly: config.readonly,
-      tty: config.tty,
-      readonlyVolumes: config.volumes.filter((v) => v.readonly).map((v) => v.destination),
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.groups,
-      // In a user namespace the init runs as the mapped root, which may not open
-      // cgroup.procs: the host side moves it in before it starts (beforeStart).
-      cgroupProcs: plan ? [] : [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
-      security: security.spec,
-    };
+    trace('created-runtime');
+    const dirs = [...created.record.cgroupDirs];
+    // Recorded at once, so `rm` removes them too if this monitor dies first.
+    updateState(id, (s) => (s.cgroupDirs = dirs), root);
+    wireNetwork(config, net, created.child.pid);
+    startCreated(rtRoot, id, (m) => process.stderr.write(`hull: warning: ${m}\n`));
   } catch (err) {
-    await finish(config, root, cgroup, net, err);
+    relay?.abandon();
+    signalSession.close();
+    if (created) {
+      close(created.execReport!);
+      created.child.kill('SIGKILL');
+      await created.child.exited.catch(() => undefined);
+    }
+    await finish(config, root, net, err);
     throw err;
   }
-  const lease = net.lease;
-  const userPlan = plan;
-  const joinFromHost = userPlan ? cgroup : undefined;
-  const devicesFromHost = userPlan ? devicesCgroup : undefined;
-
-  trace('spec');
-  return new Promise<Started>((resolve, reject) => {
-    let started = false;
-    const exit = runContainer<HullSpec>({
-      stage,
-      spec,
-      namespaces: [...namespacesOf(config), ...(userPlan ? (['user'] as Namespace[]) : [])],
-      stdio,
-      terminal: config.tty,
-      // While the child waits: its uid/gid maps (chapter 05), its cgroups when
-      // it cannot join them itself, eth0 on the bridge or just lo up.
-      beforeStart: (pid) => {
-        trace('clone');
-        if (userPlan) writeIdMaps(pid, userPlan);
-        joinFromHost?.add(pid);
-        devicesFromHost?.add(pid);
-        if (lease) attachToBridge(lease, pid);
-        else if (config.network === 'none') bringUpLoopback(pid);
-      },
-      onStart: (pid) => {
-        trace('exec');
-        started = true;
-        updateState(
-          id,
-          (s) => {
-            s.status = 'running';
-            s.pid = pid;
-            s.pidStartTime = processStartTime(pid);
-            s.monitorPid = monitorPid;
-            s.startedAt = new Date().toISOString();
-          },
-          root,
-        );
-        resolve({ pid, exited });
-      },
-    });
-    const exited = exit.then(
+  const { child } = created;
+  relay?.start();
+  // readToEnd closes it.
+  const report = await readExecReport(created.execReport!);
+  const exited = (async () => {
+    try {
+      const status = await child.exited;
+      trace('exited');
+      return exitCodeOf(status);
+    } finally {
+      signalSession.close();
+      await relay?.finish();
+    }
+  })();
+  if (report) {
+    // The init's one line, with docker's code: 125 setup, 126 cannot execute, 127 not found.
+    const err = new ContainerError(report.message, report.exitCode);
+    await exited.catch(() => undefined);
+    await finish(config, root, net, err);
+    throw err;
+  }
+  // EOF: the execve happened, the command runs. Now, and not before, it gets its signals.
+  trace('exec');
+  signalSession.forwardTo(child, true); // always PID 1 of its own pid namespace (specFromContainerConfig)
+  updateState(
+    id,
+    (s) => {
+      s.status = 'running';
+      s.pid = child.pid;
+      s.pidStartTime = processStartTime(child.pid);
+      s.monitorPid = monitorPid;
+      s.startedAt = new Date().toISOString();
+    },
+    root,
+  );
+  return {
+    pid: child.pid,
+    exited: exited.then(
       async (code) => {
-        trace('exited');
-        await finish(config, root, cgroup, net, undefined, code);
+        await finish(config, root, net, undefined, code);
         trace('cleaned');
         return code;
       },
       async (err: unknown) => {
-        await finish(config, root, cgroup, net, err);
+        await finish(config, root, net, err);
         throw err;
       },
-    );
-    exited.catch((err: unknown) => {
-      if (!started) reject(err);
-    });
-  });
+    ),
+  };
 }
 
 /** Record how it ended and release what it held; tolerant of a container removed meanwhile. */
-/** What a container holds of the host's network: a lease on the bridge, port proxies. */
-interface Network {
-  lease?: Lease;
-  proxies: Proxy[];
-}
-
-async function finish(config: ContainerConfig, root: string, cgroup: Cgroup | undefined, net: Network, err?: unknown, code?: number): Promise<void> {
+async function finish(config: ContainerConfig, root: string, net: Network, err?: unknown, code?: number): Promise<void> {
   await Promise.all(net.proxies.map((p) => p.close().catch(() => undefined)));
   // The last container out removes the bridge and its NAT table (chapter 06).
   if (net.lease) releaseLease(net.lease);
   // PID 1 is gone, so the kernel killed the rest of its PID namespace; the
-  // cgroup's destroy makes sure of it before removing the directories.
-  await cgroup?.destroy().catch(() => undefined);
+  // runtime's delete (--force) makes sure of it, then removes its cgroups
+  // (the devices one too) and its state.
   try {
-    DeviceCgroup.find(config.id)?.remove();
+    await deleteContainer(runtimeRoot(config.id, root), config.id, true, () => undefined);
   } catch {
-    // like the rootfs below: a busy cgroup must not hide the exit code
+    // not created, or already gone; a busy cgroup must not hide the exit code either (`rm` retries)
   }
   try {
     unmountRootfs(config.id, root);

@@ -105,6 +105,71 @@ describe('hull-runtime run', () => {
   });
 });
 
+describe('hull-runtime and user namespaces (linux.uidMappings, as `hull run --userns remap` uses them)', () => {
+  it('maps root inside to a random host range: the maps, ids inside, owners on both sides; the init and cgroup go', async () => {
+    const id = newId();
+    // A range of 65536 ids no one else uses, at a random offset above the default remap's.
+    const hostId = 200_000 + 65_536 * Math.floor(Math.random() * 1000);
+    const marker = randomToken(12);
+    const spec = baseSpec(['sh', '-c', `cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; stat -c %u /bin/busybox; hostname; touch /out/${marker}; cat /sys/fs/cgroup/pids/pids.max`]);
+    spec.hostname = `u${marker}`;
+    spec.linux!.namespaces!.push({ type: 'user' });
+    spec.linux!.uidMappings = [{ containerID: 0, hostID: hostId, size: 65536 }];
+    spec.linux!.gidMappings = [{ containerID: 0, hostID: hostId + 1, size: 65536 }];
+    spec.linux!.resources!.pids = { limit: 9 + Math.floor(Math.random() * 50) };
+    const bundle = rt.bundle(spec);
+    const out = join(bundle, 'out');
+    mkdirSync(out);
+    // The mount point, made by us: the rootfs is root's on disk, which the mapped root may not write.
+    mkdirSync(join(bundle, 'rootfs', 'out'));
+    // What the mapped root writes into: its own on the host.
+    (await import('node:fs')).chownSync(out, hostId, hostId + 1);
+    spec.mounts!.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    // The mapped root must walk to its rootfs, as with runc: our temp dir is 0700.
+    chmodSync(rt.dir, 0o711);
+    const r = await rt.rt(['run', '--bundle', bundle, id]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    // /bin/busybox is host root's, unmapped here: the kernel shows it as the overflow uid 65534.
+    expect(lines).toEqual([`0 ${hostId} 65536`, `0 ${hostId + 1} 65536`, '0', '0', '65534', `u${marker}`, String(spec.linux!.resources!.pids.limit)]);
+    // The rootfs on disk is root's and stays so; the container's file is the mapped root's.
+    const st = (await import('node:fs')).statSync(join(out, marker));
+    expect([st.uid, st.gid]).toEqual([hostId, hostId + 1]);
+    expect((await import('node:fs')).statSync(join(bundle, 'rootfs', 'bin', 'busybox')).uid).toBe(0);
+    expect(rt.entries()).toEqual([]);
+    expect(existsSync(pidsCgroupDir(id))).toBe(false);
+  });
+
+  const refusals: [string, (s: ReturnType<typeof baseSpec>) => void, RegExp][] = [
+    ['a user namespace without maps', (s) => s.linux!.namespaces!.push({ type: 'user' }), /a new user namespace needs linux\.uidMappings and linux\.gidMappings/],
+    ['maps without a user namespace', (s) => (s.linux!.uidMappings = s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 10 }]), /need a new user namespace/],
+    ['joining a user namespace by path', (s) => s.linux!.namespaces!.push({ type: 'user', path: '/proc/1/ns/user' }), /joining an existing user namespace/],
+    [
+      'overlapping maps',
+      (s) => {
+        s.linux!.namespaces!.push({ type: 'user' });
+        s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 10 }, { containerID: 5, hostID: 300000, size: 10 }];
+        s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 10 }];
+      },
+      /linux\.uidMappings\/gidMappings: .*overlap/,
+    ],
+  ];
+  for (const [what, spoil, message] of refusals) {
+    it(`refuses ${what}, in one line, and leaves nothing`, async () => {
+      const id = newId();
+      const spec = baseSpec(['true']);
+      spoil(spec);
+      const r = await rt.create(['--bundle', rt.bundle(spec), id]);
+      expect({ code: r.code, lines: r.stderr.trim().split('\n').length }).toEqual({ code: 1, lines: 1 });
+      expect(r.stderr).toMatch(message);
+      expect(rt.entries()).toEqual([]);
+      expect(existsSync(pidsCgroupDir(id))).toBe(false);
+    });
+  }
+});
+
 describe('hull-runtime create / start / state / kill / delete', () => {
   it('create leaves the init waiting: the process has not run until start; then running; kill; stopped; delete', async () => {
     const id = newId();

@@ -4,8 +4,10 @@
 //
 //   check id + bundle -> state dir, exec FIFO -> cgroup (linux.resources,
 //   cgroupsPath) and device allow list -> clone the init into the new
-//   namespaces -> it mounts; we run prestart/createRuntime hooks -> it
-//   pivots and joins the cgroup -> "created" -> state.json, --pid-file
+//   namespaces -> [user namespace: write its uid/gid maps (chapter 05) and
+//   move it into its cgroups, while it waits] -> it mounts; we run
+//   prestart/createRuntime hooks -> it pivots and joins the cgroup ->
+//   "created" -> state.json, --pid-file
 //
 // The init is our child but must outlive us (conmon and containerd's shim
 // are subreapers: they adopt and reap it), so no PDEATHSIG for `create`.
@@ -13,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ContainerError, extname, stageArgv } from '@hull/01-uts';
 import { type Cgroup, type CgroupLimits, createCgroup, detectLayout } from '@hull/04-cgroups';
+import { checkStageReadable, currentCaller, type IdMapEntry, planUserNamespace, toHost, type UserNamespacePlan, writeIdMaps } from '@hull/05-userns';
 import { writeFileAtomic } from '@hull/06-network';
 import {
   type Child,
@@ -21,17 +24,24 @@ import {
   type Namespace,
   NAMESPACE_FLAGS,
   O_CLOEXEC,
+  O_RDWR,
   OCI_VERSION,
+  open,
   pipe2,
   processStartTime,
   read,
+  readToEnd,
   type RuntimeSpec,
   spawn,
   type SpecHook,
+  type SpecIdMapping,
   type SpecNamespaceType,
   write,
 } from '@hull/sys';
+import { fileURLToPath } from 'node:url';
+import { isatty } from 'node:tty';
 import { attachDeviceProgram, DeviceCgroup } from '../security/devices.js';
+import { trace } from '../trace.js';
 import { securityFromSpec } from '../security/oci.js';
 import { type Bundle, loadBundle } from './bundle.js';
 import { runHook } from './hooks.js';
@@ -49,11 +59,30 @@ export interface CreateOptions {
   preserveFds?: number;
   /** `create`: the init outlives us. `run`: it dies with us (PDEATHSIG), we wait for it. */
   detach: boolean;
+  /**
+   * The container's stdio (default: ours, as runc passes its own). An engine
+   * passes its pipes here; with process.terminal and no console socket, fd 0
+   * must be a pty the engine owns (its slave), which becomes PID 1's
+   * controlling terminal: the engine keeps the master, as `runc run` does
+   * in the foreground.
+   */
+  stdio?: [number, number, number];
+  /**
+   * Keep the init's report pipe past "created": the caller reads it to its
+   * end after `start` (readExecReport): EOF means execve happened, anything
+   * else is {message, exitCode} with docker's 125/126/127. Without it the
+   * init reports a late failure on the container's stderr, as runc's does.
+   */
+  execReport?: boolean;
+  /** The name of the v1 devices cgroup (default rt-<hash of the cgroup name>): an engine names it after its container. */
+  deviceCgroupId?: string;
 }
 
 export interface Created {
   record: RuntimeRecord;
   child: Child;
+  /** With execReport: the read end of the init's report pipe; the caller closes it. */
+  execReport?: number;
 }
 
 const NS_NAMES: Record<SpecNamespaceType, Namespace | null> = {
@@ -105,14 +134,43 @@ function newNamespaces(spec: RuntimeSpec): { create: Namespace[]; joins: Runtime
   for (const ns of spec.linux?.namespaces ?? []) {
     const name = NS_NAMES[ns.type];
     if (name === null) throw new RuntimeError(`the ${ns.type} namespace is not supported by hull-runtime`);
-    if (name === 'user') throw new RuntimeError('user namespaces (linux.uidMappings) are not supported by hull-runtime yet; `hull run --userns remap` has them');
     if (ns.path === undefined) create.push(name);
-    else if (name === 'pid' || name === 'mnt') throw new RuntimeError(`joining an existing ${ns.type} namespace (${ns.path}) is not supported by hull-runtime yet`);
+    // setns(2) into a user namespace is refused to a multithreaded process (Node), and the init is one until execve.
+    else if (name === 'pid' || name === 'mnt' || name === 'user') throw new RuntimeError(`joining an existing ${ns.type} namespace (${ns.path}) is not supported by hull-runtime yet`);
     else joins.push({ flag: NAMESPACE_FLAGS[name], path: ns.path, type: ns.type });
   }
   // The init sets up the rootfs with mounts that must not reach the host.
   if (!create.includes('mnt')) throw new RuntimeError('linux.namespaces: hull-runtime needs a new mount namespace');
   return { create, joins };
+}
+
+const idMap = (m: SpecIdMapping): IdMapEntry => ({ containerId: m.containerID, hostId: m.hostID, size: m.size });
+
+/**
+ * A new user namespace needs its maps (config.md: "the runtime MUST" map
+ * them), written by us, the parent, while the child waits (chapter 05:
+ * only a process outside may write them, and only once). Checked here by
+ * chapter 05's planUserNamespace, before anything is created.
+ */
+function userNamespaceOf(spec: RuntimeSpec, namespaces: Namespace[]): UserNamespacePlan | undefined {
+  const uids = spec.linux?.uidMappings ?? [];
+  const gids = spec.linux?.gidMappings ?? [];
+  if (!namespaces.includes('user')) {
+    if (uids.length || gids.length) throw new RuntimeError('linux.uidMappings/gidMappings need a new user namespace in linux.namespaces');
+    return undefined;
+  }
+  if (!uids.length || !gids.length) throw new RuntimeError('a new user namespace needs linux.uidMappings and linux.gidMappings');
+  try {
+    return planUserNamespace({ caller: currentCaller(), uidMap: uids.map(idMap), gidMap: gids.map(idMap) });
+  } catch (err) {
+    throw new RuntimeError(`linux.uidMappings/gidMappings: ${(err as Error).message}`);
+  }
+}
+
+/** Read the rest of the report pipe (execReport): null once execve closed it, else why the command never ran. */
+export async function readExecReport(fd: number): Promise<{ message: string; exitCode: number } | null> {
+  const text = (await readToEnd(fd)).toString('utf8').trim();
+  return text ? (JSON.parse(text) as { message: string; exitCode: number }) : null;
 }
 
 function stateFor(id: string, bundle: Bundle, status: string, pid?: number): Record<string, unknown> {
@@ -152,8 +210,15 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   if (!proc) throw new RuntimeError('config.json: process is required to create a container');
   const { create: namespaces, joins } = newNamespaces(spec);
   const sysctl = checkSysctl(spec, new Set(namespaces));
-  if (proc.terminal && !o.consoleSocket) throw new RuntimeError('cannot allocate tty if hull-runtime will detach without setting console socket');
+  // With stdio given (an engine), a terminal is the engine's own pty: no console socket is needed.
+  const ownPty = proc.terminal === true && !o.consoleSocket && o.stdio !== undefined;
+  if (ownPty && !isatty(o.stdio![0])) throw new RuntimeError('process.terminal: the stdio given is not a terminal');
+  if (proc.terminal && !o.consoleSocket && !ownPty) throw new RuntimeError('cannot allocate tty if hull-runtime will detach without setting console socket');
   if (!proc.terminal && o.consoleSocket) throw new RuntimeError('cannot use console socket if hull-runtime will not detach or allocate tty');
+  const userns = userNamespaceOf(spec, namespaces);
+  const stage = new URL(`./init${extname(import.meta.url)}`, import.meta.url);
+  // The init is Node reading its module as the container's root: say so rather than die with a stack trace in the child.
+  if (userns) checkStageReadable(fileURLToPath(stage), toHost(userns.uidMap, 0) ?? 65534, toHost(userns.gidMap, 0) ?? 65534);
   const limits = limitsFromResources(spec);
   const cgroupName = cgroupNameFor(spec, o.id);
 
@@ -169,7 +234,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     // The spec's hardening fields: capabilities, no_new_privs, seccomp, rlimits, devices, masked paths (docs/hardening.md).
     const security = securityFromSpec(spec);
     if (security.deviceProgram) attachDeviceProgram(cgroup, security.deviceProgram);
-    if (security.deviceCgroup) devices = DeviceCgroup.create(security.deviceCgroup.mountPoint, `rt-${createHash('sha256').update(cgroupName).digest('hex').slice(0, 24)}`, security.deviceCgroup.rules);
+    if (security.deviceCgroup) devices = DeviceCgroup.create(security.deviceCgroup.mountPoint, o.deviceCgroupId ?? `rt-${createHash('sha256').update(cgroupName).digest('hex').slice(0, 24)}`, security.deviceCgroup.rules);
     const layout = detectLayout();
     const cgroupV1Dirs: Record<string, string> = {};
     for (const dir of [...cgroup.dirs, ...(devices ? [devices.path] : [])]) {
@@ -206,13 +271,13 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       ...(spec.domainname !== undefined && (namespaces.includes('uts') || joins.some((j) => j.type === 'uts')) ? { domainname: spec.domainname } : {}),
       cwd: proc.cwd,
       defaultDevices: !hasDevBind,
-      terminal: proc.terminal ?? false,
+      terminal: (proc.terminal ?? false) && !ownPty,
       ...(o.consoleSocket ? { consoleSocket: resolve(o.consoleSocket) } : {}),
       ...(proc.consoleSize ? { consoleSize: proc.consoleSize } : {}),
       user: { uid: proc.user.uid, gid: proc.user.gid },
       sysctl,
-      fifo,
-      cgroupProcs: [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
+      // The mapped root of a user namespace may not open the host's cgroup.procs: we move it in, in beforeStart.
+      cgroupProcs: userns ? [] : [...cgroup.procsFiles, ...(devices ? [devices.procsFile] : [])],
       cgroup: { cgroupV1Dirs: layout.version === 1 ? cgroupV1Dirs : {}, cgroupV2: layout.version === 2 },
       hooks: { createContainer: hooks('createContainer'), startContainer: hooks('startContainer') },
       state: stateFor(o.id, bundle, 'created'),
@@ -221,6 +286,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     };
     for (const warning of security.warnings) process.stderr.write(`hull-runtime: warning: ${warning}\n`);
 
+    // O_RDWR never blocks on a FIFO (fifo(7)); the init's copy keeps a reader open so `start`'s open for writing succeeds.
+    const fifoFd = open(fifo, O_RDWR | O_CLOEXEC);
+    fds.push(fifoFd);
     const [specR, specW] = pipe2(O_CLOEXEC);
     const [reportR, reportW] = pipe2(O_CLOEXEC);
     const [continueR, continueW] = pipe2(O_CLOEXEC);
@@ -229,17 +297,29 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     close(specW);
     fds.splice(fds.indexOf(specW), 1);
     const preserved = Array.from({ length: o.preserveFds ?? 0 }, (_, i) => 3 + i);
-    const stage = new URL(`./init${extname(import.meta.url)}`, import.meta.url);
+    const joinFromHost = userns ? cgroup : undefined;
+    const devicesFromHost = userns ? devices : undefined;
     child = await spawn({
       argv: stageArgv(stage),
       env: stageEnv(),
       namespaces,
-      stdio: [0, 1, 2, specR, reportW, continueR, ...preserved],
+      stdio: [...(o.stdio ?? [0, 1, 2]), specR, reportW, continueR, fifoFd, ...preserved],
       setsid: true,
+      controllingTerminal: ownPty,
       pdeathsig: o.detach ? 0 : 'SIGKILL',
       readonlyExecutable: true,
+      ...(userns
+        ? {
+            beforeStart: (pid: number) => {
+              writeIdMaps(pid, userns);
+              joinFromHost?.add(pid);
+              devicesFromHost?.add(pid);
+            },
+          }
+        : {}),
     });
-    for (const fd of [specR, reportW, continueR]) {
+    trace('clone');
+    for (const fd of [specR, reportW, continueR, fifoFd]) {
       close(fd);
       fds.splice(fds.indexOf(fd), 1);
     }
@@ -250,7 +330,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     for (;;) {
       const msg = reports.next();
       if (msg === null) throw new RuntimeError('the container init exited before it was created');
-      if (typeof msg.message === 'string') throw new ContainerError(msg.message, 1);
+      // runc's status 1 for its callers; an engine keeps docker's code (125 for a setup failure).
+      if (typeof msg.message === 'string') throw new ContainerError(msg.message, o.execReport && typeof msg.exitCode === 'number' ? msg.exitCode : 1);
       if (msg.step === 'createRuntime') {
         const state = stateFor(o.id, bundle, 'creating', child.pid);
         for (const hook of hooks('prestart')) runHook('prestart', hook, state);
@@ -260,19 +341,18 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         break;
       }
     }
-    for (const fd of [reportR, continueW]) {
+    for (const fd of o.execReport ? [continueW] : [reportR, continueW]) {
       close(fd);
       fds.splice(fds.indexOf(fd), 1);
     }
     // conmon reads the pid file with atoi: digits only, no newline.
     if (o.pidFile) writeFileAtomic(o.pidFile, String(child.pid), 0o644);
-    return { record, child };
+    return { record, child, ...(o.execReport ? { execReport: reportR } : {}) };
   } catch (err) {
+    // Killed before its pipes close: woken by their EOF it would print a second line of its own.
+    child?.kill('SIGKILL');
     fds.forEach((fd) => close(fd));
-    if (child) {
-      child.kill('SIGKILL');
-      await child.exited.catch(() => undefined);
-    }
+    if (child) await child.exited.catch(() => undefined);
     await cgroup?.destroy().catch(() => undefined);
     try {
       devices?.remove();

@@ -7,10 +7,15 @@
 //   [host: prestart + createRuntime hooks] -> createContainer hooks ->
 //   pivot_root -> propagation, read-only root -> sysctl, hostname -> join the
 //   cgroup -> report "created" -> block on the FIFO until `start` ->
-//   startContainer hooks -> cwd -> masked paths, rlimits, caps, user,
+//   startContainer hooks -> cwd check -> masked paths, rlimits, caps, user,
 //   seccomp (hardening) -> execve(process.args)
+//
+// The report pipe stays open (close-on-exec) until execve: an engine that
+// still reads it (create's execReport) learns that the command ran from its
+// EOF, or why it did not, with docker's exit code; for anyone else the
+// failure goes to the container's stderr, as runc's does.
 import { fchownSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
-import { ContainerError, type BaseSpec, execCommand, failStage, readSpec } from '@hull/01-uts';
+import { ContainerError, type BaseSpec, EXIT_RUNTIME, execCommand, failStage, readSpec } from '@hull/01-uts';
 import { bindRootfs, createDevice, DEV_LINKS, DEVICES, pivotInto } from '@hull/03-chroot-proc';
 import { makeMountsPrivate } from '@hull/02-pid-mount';
 import { joinCgroup, openCgroupProcs } from '@hull/04-cgroups';
@@ -29,7 +34,6 @@ import {
   open,
   O_CLOEXEC,
   O_RDONLY,
-  O_RDWR,
   prctl,
   PR_SET_DUMPABLE,
   read,
@@ -44,6 +48,8 @@ import {
   setWindowSize,
 } from '@hull/sys';
 import { applySecurity, linuxSecurity, type SecuritySpec } from '../security/harden.js';
+import { trace } from '../trace.js';
+import { enterWorkdir } from '../workdir.js';
 import { runHook } from './hooks.js';
 import { applyMount, type MountContext, PROPAGATION, resolveInRoot } from './mounts.js';
 
@@ -73,18 +79,19 @@ export interface RuntimeInitSpec extends BaseSpec {
   /** process.user, for the console's owner. */
   user: { uid: number; gid: number };
   sysctl: Record<string, string>;
-  fifo: string;
   cgroupProcs: string[];
   cgroup: Pick<MountContext, 'cgroupV1Dirs' | 'cgroupV2'>;
   hooks: { createContainer: SpecHook[]; startContainer: SpecHook[] };
   /** The state JSON hooks get on stdin (pid filled in by us). */
   state: Record<string, unknown>;
   security: SecuritySpec;
-  /** --preserve-fds N: our fds 6.. carry them; they go to 3.. right before execve. */
+  /** --preserve-fds N: our fds 7.. carry them; they go to 3.. right before execve. */
   preserveFds: number;
 }
 
-const PRESERVED_BASE = 6;
+/** The exec FIFO, opened by the host: a user namespace's root could not open it in hull-runtime's 0700 --root. */
+const FIFO_FD = 6;
+const PRESERVED_BASE = 7;
 /** Once "created" is reported the host is gone: failures go to the container's stderr. */
 let created = false;
 
@@ -155,8 +162,9 @@ function enterRoot(spec: RuntimeInitSpec): void {
   } else {
     pivotInto(linux, spec.rootfs);
   }
-  // runc makes a missing cwd, before the root can turn read-only.
-  mkdirSync(spec.cwd, { recursive: true, mode: 0o755 });
+  // runc makes a missing cwd, before the root can turn read-only; never
+  // through a /proc magic link (CVE-2024-21626's class: workdir.ts).
+  enterWorkdir(spec.cwd);
   if (spec.rootfsPropagation) mount(null, '/', null, PROPAGATION[spec.rootfsPropagation]!);
   if (spec.readonlyRoot) mount(null, '/', null, MS_REMOUNT | MS_BIND | MS_RDONLY | 4 /* MS_NODEV, kept from bindRootfs */);
 }
@@ -172,8 +180,7 @@ function setup(spec: RuntimeInitSpec): void {
       close(fd);
     }
   }
-  // O_RDWR never blocks on a FIFO (fifo(7)), and keeps a reader open so `start`'s open for writing succeeds.
-  const fifo = open(spec.fifo, O_RDWR | O_CLOEXEC);
+  const fifo = FIFO_FD;
   const cgroupProcs = openCgroupProcs(spec.cgroupProcs);
   makeMountsPrivate(linux);
   bindRootfs(linux, spec.rootfs);
@@ -194,7 +201,6 @@ function setup(spec: RuntimeInitSpec): void {
   // was (charges do not move with a process), and pids.max does not block a move.
   joinCgroup(cgroupProcs);
   report({ created: true });
-  close(REPORT_FD);
   close(CONTINUE_FD);
   created = true;
   // `start` writes one byte. Until then we sleep here, PID 1 of a created container.
@@ -202,9 +208,9 @@ function setup(spec: RuntimeInitSpec): void {
   while (read(fifo, go) !== 1);
   close(fifo);
   for (const hook of spec.hooks.startContainer) runHook('startContainer', hook, state);
-  chdir(spec.cwd);
   // CVE-2024-21626's class: a cwd that "/" cannot reach (through a leaked fd) is refused.
-  if (!getcwd().startsWith('/')) throw new ContainerError(`cwd ${spec.cwd}: outside the container's root filesystem`);
+  if (!getcwd().startsWith('/')) throw new ContainerError(`working directory ${spec.cwd}: outside the container's root filesystem`);
+  trace('init-security');
   applySecurity(linuxSecurity, spec.security);
   // --preserve-fds: into place at 3.. (dup2 clears close-on-exec on the copy).
   for (let i = 0; i < spec.preserveFds; i++) dup2(PRESERVED_BASE + i, 3 + i);
@@ -215,11 +221,18 @@ try {
   prctl(PR_SET_DUMPABLE, 0);
   const reaches = execReachesSelfCheck();
   const spec = readSpec<RuntimeInitSpec>();
+  trace('init-start');
   setup(spec);
+  trace('init-exec');
   execCommand(spec.argv, spec.env, reaches, spec.preserveFds);
 } catch (err) {
   if (!created) failStage(err);
-  const code = err instanceof ContainerError ? err.exitCode : 1;
-  process.stderr.write(`hull-runtime: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(code);
+  const message = err instanceof Error ? err.message : String(err);
+  try {
+    // EPIPE (Node ignores SIGPIPE) when nobody reads any more: then stderr.
+    write(REPORT_FD, Buffer.from(JSON.stringify({ message, exitCode: err instanceof ContainerError ? err.exitCode : EXIT_RUNTIME })));
+  } catch {
+    process.stderr.write(`hull-runtime: ${message}\n`);
+  }
+  process.exit(err instanceof ContainerError ? err.exitCode : 1);
 }
