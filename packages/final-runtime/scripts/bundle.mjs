@@ -10,7 +10,7 @@
 //   its source did, so every `import.meta.url` is rewritten to the URL the
 //   module *would* have:
 //     final-runtime's own modules: their mirror under build/ (build/ sits at
-//       dist/'s depth), so `./init.js` from lifecycle.js finds the bundled
+//       dist/'s depth), so `./init.js` from runtime/create.js finds the bundled
 //       init stage, `./supervisor.js` the bundled supervisor, and
 //       `../package.json` the package's package.json;
 //     other packages' modules: their real file in dist/ (the native spawn
@@ -44,10 +44,10 @@ const out = join(pkg, 'build');
  *   bin.js          `hull` (bin/hull.js)
  *   runtime-bin.js  `hull-runtime` (bin/hull-runtime.js)
  *   supervisor.js   the supervisor of detached containers (supervisor-client.ts spawns it)
- *   init.js         `hull run`'s init stage, PID 1 until execve (lifecycle.ts)
- *   runtime/init.js hull-runtime's init stage (runtime/create.ts)
+ *   runtime/init.js the init stage, PID 1 until execve (runtime/create.ts),
+ *                   for hull-runtime and for `hull run` (lifecycle.ts runs the runtime)
  */
-const ENTRIES = ['bin', 'runtime-bin', 'supervisor', 'init', 'runtime/init'];
+const ENTRIES = ['bin', 'runtime-bin', 'supervisor', 'runtime/init'];
 
 const MARK = '__HULL_MODULE_URL__';
 

@@ -81,7 +81,7 @@ describe.skipIf(!requireRoot('final-runtime bundle'))('the bins run the bundle',
       expect(cli[0]).toBe(BIN);
       expect(cli.slice(1).filter((f) => !inBuild(f))).toEqual([]);
       expect(cli.length).toBeLessThan(40); // tsc's dist/ is ~200 modules for the same run
-      expect(init[0]).toBe(join(pkg, 'build/init.js'));
+      expect(init[0]).toBe(join(pkg, 'build/runtime/init.js'));
       expect(init.filter((f) => !inBuild(f))).toEqual([]);
     }
     // The pull brought the registry client (undici is bundled in); the run of a local image did not.
