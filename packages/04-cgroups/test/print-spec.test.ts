@@ -5,9 +5,8 @@ import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeSpec } from '@hull/sys';
-import { busyboxRootfs, collect, descendants, hostSnapshot, printedSpec, randomHostname, randomToken, requireRoot, runStep, specNotContained, startStep, waitFor, type HostSnapshot } from '@hull/testkit';
+import { busyboxRootfs, collect, descendants, hostSnapshot, printedSpec, settledLeftovers, randomHostname, randomToken, requireRoot, runStep, specNotContained, startStep, waitFor, type HostSnapshot } from '@hull/testkit';
 import { detectLayout } from '../src/index.js';
-import { expectNoLeftovers } from './leftovers.js';
 
 const CHAPTER = '04-cgroups';
 const ID_PREFIX = 'spec-';
@@ -20,7 +19,7 @@ describe.skipIf(!requireRoot('04-cgroups --print-spec'))('04-cgroups: --print-sp
     rootfs = busyboxRootfs();
   });
   afterAll(async () => {
-    await expectNoLeftovers(before, { paths: [rootfs], cgroups: new RegExp(`/hull/${ID_PREFIX}`) });
+    expect(await settledLeftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -6,22 +6,22 @@ import { readlinkSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeSpec } from '@hull/sys';
-import { busyboxRootfs, printedSpec, randomHostname, requireRoot, runStep, specNotContained } from '@hull/testkit';
-import { bridgeExists, leftoversOf, makeTestNet, removeRoot, runNet, type Scope, scopeBefore, type TestNet } from './net-fixture.js';
+import { busyboxRootfs, hostSnapshot, type HostSnapshot, leftovers, printedSpec, randomHostname, requireRoot, runStep, specNotContained } from '@hull/testkit';
+import { bridgeExists, makeTestNet, removeRoot, runNet, type TestNet } from './net-fixture.js';
 
 const CHAPTER = '06-network';
 
 describe.skipIf(!requireRoot('06-network --print-spec'))('06-network: --print-spec, then run', () => {
   let net: TestNet;
   let rootfs: string;
-  let before: Scope;
+  let before: HostSnapshot;
   beforeAll(() => {
-    before = scopeBefore();
+    before = hostSnapshot();
     net = makeTestNet();
     rootfs = busyboxRootfs();
   });
   afterAll(() => {
-    expect(leftoversOf(before, [net.bridge], [net.root, rootfs])).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(bridgeExists(net)).toBe(false);
     removeRoot(net);
   });

@@ -5,8 +5,8 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeSpec } from '@hull/sys';
-import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, type HostSnapshot, printedSpec, pushImage, randomHostname, randomToken, requireRoot, specNotContained } from '@hull/testkit';
-import { listDir, ourLeftovers, registries, removeTempDirs, repo, step, tempDir } from './helpers.js';
+import { busyboxImage, busyboxRootfs, descendants, hostSnapshot, type HostSnapshot, leftovers, printedSpec, pushImage, randomHostname, randomToken, requireRoot, specNotContained } from '@hull/testkit';
+import { listDir, registries, removeTempDirs, repo, step, tempDir } from './helpers.js';
 
 const anon = registries.anonymous.host;
 
@@ -17,7 +17,7 @@ describe.skipIf(!requireRoot('07-oci-pull run --print-spec'))('07-oci-pull: run 
   });
   afterAll(() => {
     removeTempDirs();
-    expect(ourLeftovers(before)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

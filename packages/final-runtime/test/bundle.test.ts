@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, repoRoot, requireRoot, randomToken, run, waitFor } from '@hull/testkit';
-import { BIN, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, repoRoot, requireRoot, randomToken, run, waitFor, leftovers } from '@hull/testkit';
+import { BIN, HullRoot, pushBusybox, requireBuild } from './hull.js';
 import { RUNTIME_BIN } from './runtime-kit.js';
 
 const pkg = join(repoRoot, 'packages/final-runtime');
@@ -49,7 +49,7 @@ describe.skipIf(!requireRoot('final-runtime bundle'))('the bins run the bundle',
   afterAll(() => {
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -4,8 +4,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot, run } from '@hull/testkit';
-import { BIN, HullRoot, loadBusybox, ownLeftovers, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, requireRoot, run, leftovers } from '@hull/testkit';
+import { BIN, HullRoot, loadBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime commands'))('hull top / port / rename / diff / export', () => {
   const root = new HullRoot();
@@ -37,7 +37,7 @@ describe.skipIf(!requireRoot('final-runtime commands'))('hull top / port / renam
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -5,8 +5,8 @@
 import { chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, rawTar, requireRoot, tarOf } from '@hull/testkit';
-import { HullRoot, loadBusybox, ownLeftovers, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, rawTar, requireRoot, tarOf, leftovers } from '@hull/testkit';
+import { HullRoot, loadBusybox, requireBuild } from './hull.js';
 
 /** Run hull with stdin bytes and collect stdout as bytes (a tar is not text). */
 function hullBytes(root: HullRoot, args: string[], input?: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
@@ -105,7 +105,7 @@ describe.skipIf(!requireRoot('final-runtime cp'))('hull cp', () => {
     expectUntouched(hostVictim);
     expect(readdirSync(hostDir).sort()).toEqual(['secret', 'victim']);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

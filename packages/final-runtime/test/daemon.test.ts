@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { busyboxImage, busyboxRootfs, descendants, dockerCli, freePort, hostSnapshot, randomToken, requireDockerCli, requireRoot, run, type RunOptions, shellQuote, startTmux, waitFor, withPasswdLockRetry, writeOciArchive } from '@hull/testkit';
-import { alive, HullRoot, ownLeftovers, pushBusybox, registryHost, requireBuild } from './hull.js';
+import { busyboxImage, busyboxRootfs, descendants, dockerCli, freePort, hostSnapshot, randomToken, requireDockerCli, requireRoot, run, type RunOptions, shellQuote, startTmux, waitFor, withPasswdLockRetry, writeOciArchive, leftovers } from '@hull/testkit';
+import { alive, HullRoot, pushBusybox, registryHost, requireBuild } from './hull.js';
 
 interface ApiAnswer {
   status: number;
@@ -123,7 +123,7 @@ describe.skipIf(!requireRoot('final-runtime daemon') || !requireDockerCli('final
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   }, 60_000);
 

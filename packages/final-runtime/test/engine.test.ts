@@ -8,8 +8,8 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeSpec } from '@hull/sys';
-import { descendants, hostSnapshot, randomToken, requireRoot, run, waitFor } from '@hull/testkit';
-import { alive, HullRoot, ownLeftovers, pushBusybox, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, requireRoot, run, waitFor, leftovers } from '@hull/testkit';
+import { alive, HullRoot, pushBusybox, requireBuild } from './hull.js';
 import { RUNTIME_BIN } from './runtime-kit.js';
 
 describe.skipIf(!requireRoot('final-runtime engine'))('hull run writes a bundle and runs it with the runtime library', () => {
@@ -31,7 +31,7 @@ describe.skipIf(!requireRoot('final-runtime engine'))('hull run writes a bundle 
     await waitFor(() => root.supervisorPid() === undefined, 15_000, 'the supervisor to exit');
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 

@@ -4,8 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, hostSnapshot, randomToken, requireRoot } from '@hull/testkit';
-import { HullRoot, loadBusybox, ownLeftovers, requireBuild } from './hull.js';
+import { descendants, hostSnapshot, randomToken, requireRoot, leftovers } from '@hull/testkit';
+import { HullRoot, loadBusybox, requireBuild } from './hull.js';
 
 describe.skipIf(!requireRoot('final-runtime volume'))('hull volume / system', () => {
   const root = new HullRoot();
@@ -23,7 +23,7 @@ describe.skipIf(!requireRoot('final-runtime volume'))('hull volume / system', ()
     expect(root.containers()).toEqual([]);
     expect(root.mounts()).toEqual([]);
     root.dispose();
-    expect(ownLeftovers(before, root)).toEqual({});
+    expect(leftovers(before)).toEqual({});
     expect(descendants()).toEqual([]);
   });
 
