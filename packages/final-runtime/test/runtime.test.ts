@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostSnapshot, type HostSnapshot, leftovers, randomToken, waitFor } from '@hull/testkit';
+import { hostSnapshot, type HostSnapshot, settledLeftovers, randomToken, waitFor } from '@hull/testkit';
 import { alive } from './hull.js';
 import { baseSpec, claimDeviceCgroup, newId, RUNTIME_BIN, RuntimeRoot } from './runtime-kit.js';
 
@@ -23,7 +23,8 @@ afterAll(async () => {
   // a waiting init; the leftover check below still fails on anything delete cannot remove.
   for (const id of rt.entries()) await rt.rt(['delete', '--force', id]);
   // Only what this file made: our root, our ids (newId), their device cgroups (claimDeviceCgroup).
-  const diff = leftovers(before);
+  // A killed init is reaped a moment after delete returns.
+  const diff = await settledLeftovers(before);
   rt.dispose();
   expect(diff).toEqual({});
 });

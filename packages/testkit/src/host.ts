@@ -152,6 +152,12 @@ function readOrNull(path: string): string | null {
   }
 }
 
+/** ": ARGV" of a live process, so a report names what leaked, not only "node". */
+function commandLine(pid: number): string {
+  const raw = readOrNull(`/proc/${pid}/cmdline`);
+  return raw ? `: ${raw.split('\0').filter(Boolean).join(' ').slice(0, 200)}` : '';
+}
+
 function processes(marker: string): ProcessEntry[] {
   const out: ProcessEntry[] = [];
   const tag = `${SCOPE_ENV}=${marker}\0`;
@@ -310,7 +316,7 @@ export function leftovers(before: HostSnapshot, after: HostSnapshot = hostSnapsh
   put('routesRemoved', before.routes.filter((r) => counts(r) && !after.routes.includes(r)));
 
   const known = new Set(ourProcesses(before, scope, process.pid).map((p) => `${p.pid} ${p.start}`));
-  put('processes', ourProcesses(after, scope, process.pid).filter((p) => !known.has(`${p.pid} ${p.start}`)).map((p) => `${p.pid} ${p.comm}`));
+  put('processes', ourProcesses(after, scope, process.pid).filter((p) => !known.has(`${p.pid} ${p.start}`)).map((p) => `${p.pid} ${p.comm}${commandLine(p.pid)}`));
 
   if (before.ipForward !== after.ipForward) diff.ipForward = [`${before.ipForward} -> ${after.ipForward}`];
   if (before.hostname !== after.hostname) diff.hostname = [after.hostname];
