@@ -154,7 +154,7 @@ describe.skipIf(!requireRoot('testkit leftover self-test'))('the leftover check 
       const pid = Number(readFileSync(pidFile, 'utf8'));
       try {
         expect(parentOf(pid)).not.toBe(process.pid);
-        expect(leftovers(before).processes).toEqual([`${pid} sleep`]);
+        expect(leftovers(before).processes).toEqual([`${pid} sleep: sleep 600`]);
       } finally {
         await killPid(pid);
       }
@@ -169,7 +169,7 @@ describe.skipIf(!requireRoot('testkit leftover self-test'))('the leftover check 
       try {
         await waitFor(() => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep', 5_000, 'sleep to exec');
         expect(parentOf(pid)).not.toBe(process.pid);
-        expect(leftovers(before).processes).toEqual([`${pid} sleep`]);
+        expect(leftovers(before).processes).toEqual([`${pid} sleep: sleep 600`]);
       } finally {
         await killPid(pid);
       }
