@@ -77,7 +77,9 @@ describe.skipIf(!requireRoot('06-network bridge'))('06-network: a container on a
     const token = randomToken(16);
     const port = randomInt(2000, 60000);
     const ipA = `${net.base}.${randomInt(10, 250)}`;
-    const a = startNet(net, rootfs, ['--ip', ipA, '--', 'nc', '-l', '-p', String(port)]);
+    // nc's stdin is a FIFO held open (fd 3, O_RDWR), never EOF: the pipe the test gives it
+    // ends at once, and a busybox nc -l that saw that EOF first could end before B's bytes came.
+    const a = startNet(net, rootfs, ['--ip', ipA, '--', 'sh', '-c', `mkfifo /tmp/hold && exec 3<>/tmp/hold && exec nc -l -p ${port} <&3`]);
     const doneA = collect(a);
     await waitFor(() => bridgeExists(net), 30_000, 'the bridge');
     assertRoutedVia(ipA, net.bridge);
